@@ -1,0 +1,35 @@
+"""Shared fixtures: the real scenes of ../shared/data (or $HSICODEC_DATA)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("HSICODEC_DATA", REPO.parent / "shared" / "data"))
+
+
+def manifest() -> list[dict]:
+    """Entries of the shared data manifest."""
+    return json.loads((DATA / "manifest.json").read_text())
+
+
+def scenes(split: str) -> list[dict]:
+    """Manifest entries of one split (`train`, `eval`, `io`)."""
+    return [s for s in manifest() if s["split"] == split]
+
+
+def scene_path(entry: dict) -> Path:
+    """The file a user would point hsicodec at: the `.hdr` for ENVI, else the first file."""
+    files = [DATA / f for f in entry["files"]]
+    headers = [f for f in files if f.suffix == ".hdr"]
+    return headers[0] if headers else files[0]
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not (DATA / "manifest.json").exists():
+        pytest.fail(f"shared data not found at {DATA}; set HSICODEC_DATA")
+    return DATA
