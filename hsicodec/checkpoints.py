@@ -1,0 +1,136 @@
+"""Self-describing checkpoints in models/ and the registry that picks one.
+
+A checkpoint is a ``torch.save`` of plain data (loadable with
+``weights_only=True``): format_version, name, arch, front_end, components,
+config, state_dict (with the baked integer CDF tables), target_bpp, training,
+metrics. ``models/manifest.json`` records each file's sha256, checked before
+anything is loaded.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from hsicodec.errors import ModelError
+from hsicodec.nn.hific import HiFiC, HificConfig
+
+FORMAT_VERSION = 1
+MODELS_DIR = Path(os.environ.get("HSICODEC_MODELS", Path(__file__).resolve().parent.parent / "models"))
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One line of models/manifest.json."""
+
+    name: str
+    file: str
+    arch: str
+    front_end: str
+    channels: int  # K for the klt front-end, B for the bands front-end
+    target_bpp: float
+    sha256: str
+    metrics: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_manifest(models_dir: Path = MODELS_DIR) -> list[ModelEntry]:
+    path = models_dir / "manifest.json"
+    try:
+        raw = json.loads(path.read_text())
+        return [ModelEntry(**entry) for entry in raw["models"]]
+    except FileNotFoundError:
+        raise ModelError(f"no model manifest at {path}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"malformed model manifest {path}: {exc}") from None
+
+
+def write_manifest(entries: list[ModelEntry], models_dir: Path = MODELS_DIR) -> None:
+    text = json.dumps({"models": [e.to_json() for e in entries]}, indent=2) + "\n"
+    (models_dir / "manifest.json").write_text(text)
+
+
+def find_model(name: str | None = None, rate: float | None = None, models_dir: Path = MODELS_DIR) -> ModelEntry:
+    """The entry called `name`, else the one whose target bpp is nearest to `rate`."""
+    entries = read_manifest(models_dir)
+    if name is not None:
+        for entry in entries:
+            if entry.name == name:
+                return entry
+        known = ", ".join(e.name for e in entries) or "none"
+        raise ModelError(f"unknown model {name!r} (installed: {known})")
+    if not entries:
+        raise ModelError(f"no models installed in {models_dir}")
+    rate = 0.4 if rate is None else rate
+    return min(entries, key=lambda e: (abs(e.target_bpp - rate), e.name))
+
+
+def find_by_sha(sha256: str, models_dir: Path = MODELS_DIR) -> ModelEntry | None:
+    return next((e for e in read_manifest(models_dir) if e.sha256 == sha256), None)
+
+
+def _resize_entropy_buffers(model: HiFiC, state_dict: dict[str, torch.Tensor]) -> None:
+    """compressai's CDF buffers start empty; give them the stored shapes before loading."""
+    for module_name, module in model.named_modules():
+        for buffer_name in ("_quantized_cdf", "_offset", "_cdf_length", "scale_table"):
+            key = f"{module_name}.{buffer_name}"
+            if key in state_dict and hasattr(module, buffer_name):
+                setattr(module, buffer_name, torch.empty_like(state_dict[key]))
+
+
+def load_model(entry: ModelEntry, models_dir: Path = MODELS_DIR) -> HiFiC:
+    """Verify the file's sha256, load it with weights_only=True, rebuild the network."""
+    path = models_dir / entry.file
+    if not path.is_file():
+        raise ModelError(f"checkpoint {path} of model {entry.name!r} is missing")
+    actual = sha256_of(path)
+    if actual != entry.sha256:
+        raise ModelError(f"checkpoint {path} fails its sha256 check (tampered or foreign file); refusing to load it")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        if checkpoint.get("format_version") != FORMAT_VERSION:
+            raise ModelError(f"checkpoint {path} has unsupported format {checkpoint.get('format_version')!r}")
+        model = HiFiC(HificConfig.from_dict(checkpoint["config"]))
+        _resize_entropy_buffers(model, checkpoint["state_dict"])
+        model.load_state_dict(checkpoint["state_dict"])
+    except ModelError:
+        raise
+    except Exception as exc:  # a foreign or damaged file must not surface as a traceback
+        raise ModelError(f"checkpoint {path} cannot be loaded: {exc}") from None
+    return model.eval()
+
+
+def export_checkpoint(model: HiFiC, path: Path, name: str, front_end: str, target_bpp: float,
+                      training: dict, metrics: dict) -> ModelEntry:
+    """Bake the CDF tables, save a self-describing checkpoint and return its manifest entry."""
+    model.hyperprior.update_tables()
+    config = model.config
+    checkpoint = {
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "arch": config.arch,
+        "front_end": front_end,
+        "channels": config.in_channels,
+        "config": config.to_dict(),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "target_bpp": target_bpp,
+        "training": training,
+        "metrics": metrics,
+    }
+    torch.save(checkpoint, path)
+    return ModelEntry(name=name, file=path.name, arch=config.arch, front_end=front_end,
+                      channels=config.in_channels, target_bpp=target_bpp, sha256=sha256_of(path), metrics=metrics)

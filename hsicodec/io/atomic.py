@@ -1,0 +1,53 @@
+"""All-or-nothing output: write under temporary names, rename only when everything succeeded."""
+from __future__ import annotations
+
+import glob
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+class Staging:
+    """Temporary names next to their final paths (same folder, so renames are atomic)."""
+
+    def __init__(self) -> None:
+        self._token = uuid.uuid4().hex[:12]
+        self._moves: list[tuple[Path, Path]] = []
+
+    def temp(self, final: Path) -> Path:
+        """A hidden temporary name for `final`, renamed to it on commit."""
+        tmp = final.with_name(f".{final.name}.{self._token}.part")
+        self._moves.append((tmp, final))
+        return tmp
+
+    def adopt(self, tmp: Path, final: Path) -> None:
+        """Also rename `tmp` (e.g. a sidecar a library wrote next to a temporary) on commit."""
+        self._moves.append((tmp, final))
+
+    @property
+    def finals(self) -> list[Path]:
+        return [final for _, final in self._moves]
+
+    def commit(self) -> None:
+        for tmp, final in self._moves:
+            os.replace(tmp, final)
+
+    def abort(self) -> None:
+        """Delete every temporary and anything written next to it under its name."""
+        for tmp, _ in self._moves:
+            for leftover in glob.glob(glob.escape(str(tmp)) + "*"):
+                Path(leftover).unlink(missing_ok=True)
+
+
+@contextmanager
+def staged() -> Iterator[Staging]:
+    """Commit the staged files when the block ends normally; delete them if it raises."""
+    staging = Staging()
+    try:
+        yield staging
+        staging.commit()
+    except BaseException:
+        staging.abort()
+        raise

@@ -1,0 +1,180 @@
+"""Scene metadata that travels with the pixels: `SceneMeta` and its JSON form."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from hsicodec.errors import ContainerError
+
+SOURCE_FORMATS = ("envi", "gtiff", "mat")
+INTERLEAVES = ("bsq", "bil", "bip")
+
+
+@dataclass(kw_only=True)
+class SceneMeta:
+    """Everything needed to write a scene back besides its pixels, shape and dtype."""
+
+    byteorder: str = "<"
+    interleave: str | None = None
+    nodata: float | None = None
+    wavelengths: list[float] | None = None
+    wavelength_units: str | None = None
+    fwhm: list[float] | None = None
+    bbl: list[float] | None = None
+    band_names: list[str] | None = None
+    description: str | None = None
+    envi: dict[str, str] = field(default_factory=dict)
+    crs_wkt: str | None = None
+    transform: list[float] | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    band_tags: list[dict[str, str]] = field(default_factory=list)
+    source_format: str
+
+    def to_json(self) -> dict:
+        """Plain JSON types only; non-finite floats become the strings 'nan', 'inf', '-inf'."""
+        return {
+            "byteorder": self.byteorder,
+            "interleave": self.interleave,
+            "nodata": None if self.nodata is None else _enc(self.nodata),
+            "wavelengths": _enc_list(self.wavelengths),
+            "wavelength_units": self.wavelength_units,
+            "fwhm": _enc_list(self.fwhm),
+            "bbl": _enc_list(self.bbl),
+            "band_names": None if self.band_names is None else list(self.band_names),
+            "description": self.description,
+            "envi": dict(self.envi),
+            "crs_wkt": self.crs_wkt,
+            "transform": _enc_list(self.transform),
+            "tags": dict(self.tags),
+            "band_tags": [dict(t) for t in self.band_tags],
+            "source_format": self.source_format,
+        }
+
+    def check_bands(self, bands: int) -> None:
+        """ContainerError unless every per-band list has `bands` entries (and the transform 6)."""
+        per_band = {
+            "wavelengths": self.wavelengths,
+            "fwhm": self.fwhm,
+            "bbl": self.bbl,
+            "band_names": self.band_names,
+            "band_tags": self.band_tags or None,
+        }
+        for name, values in per_band.items():
+            if values is not None and len(values) != bands:
+                raise ContainerError(
+                    f"scene metadata has {len(values)} {name} for {bands} bands"
+                )
+        if self.transform is not None and len(self.transform) != 6:
+            raise ContainerError("scene metadata 'transform' must have 6 numbers")
+
+    @classmethod
+    def from_json(cls, d: dict) -> SceneMeta:
+        """Rebuild from `to_json` output, checking every type; ContainerError if malformed.
+
+        Missing keys take their defaults (except `source_format`); unknown keys are ignored.
+        """
+        if not isinstance(d, dict):
+            raise ContainerError("scene metadata is not a JSON object")
+        known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}
+        if "source_format" not in d:
+            raise ContainerError("scene metadata lacks 'source_format'")
+        kw: dict[str, Any] = {}
+        for key, value in d.items():
+            kw[key] = _PARSERS[key](key, value)
+        if kw.get("transform") is not None and len(kw["transform"]) != 6:
+            raise ContainerError("scene metadata 'transform' must have 6 numbers")
+        return cls(**kw)
+
+
+def _enc(x: float) -> float | str:
+    return float(x) if math.isfinite(x) else str(float(x))
+
+
+def _enc_list(xs: list[float] | None) -> list[float | str] | None:
+    return None if xs is None else [_enc(x) for x in xs]
+
+
+def _bad(key: str, what: str) -> ContainerError:
+    return ContainerError(f"scene metadata '{key}' must be {what}")
+
+
+def _num(key: str, v: Any) -> float:
+    if isinstance(v, bool):
+        raise _bad(key, "a number")
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, str) and v in ("nan", "inf", "-inf"):
+        return float(v)
+    raise _bad(key, "a number")
+
+
+def _opt_num(key: str, v: Any) -> float | None:
+    return None if v is None else _num(key, v)
+
+
+def _opt_nums(key: str, v: Any) -> list[float] | None:
+    if v is None:
+        return None
+    if not isinstance(v, list):
+        raise _bad(key, "a list of numbers")
+    return [_num(key, x) for x in v]
+
+
+def _opt_str(key: str, v: Any) -> str | None:
+    if v is not None and not isinstance(v, str):
+        raise _bad(key, "a string")
+    return v
+
+
+def _opt_strs(key: str, v: Any) -> list[str] | None:
+    if v is None:
+        return None
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise _bad(key, "a list of strings")
+    return list(v)
+
+
+def _str_dict(key: str, v: Any) -> dict[str, str]:
+    if not isinstance(v, dict) or not all(
+        isinstance(k, str) and isinstance(x, str) for k, x in v.items()
+    ):
+        raise _bad(key, "an object of strings")
+    return dict(v)
+
+
+def _str_dicts(key: str, v: Any) -> list[dict[str, str]]:
+    if not isinstance(v, list):
+        raise _bad(key, "a list of objects of strings")
+    return [_str_dict(key, x) for x in v]
+
+
+def _choice(options: tuple[str, ...], optional: bool):
+    def parse(key: str, v: Any) -> str | None:
+        if v is None and optional:
+            return None
+        if v not in options:
+            raise _bad(key, "one of " + ", ".join(options))
+        return v
+
+    return parse
+
+
+_PARSERS = {
+    "byteorder": _choice(("<", ">"), optional=False),
+    "interleave": _choice(INTERLEAVES, optional=True),
+    "nodata": _opt_num,
+    "wavelengths": _opt_nums,
+    "wavelength_units": _opt_str,
+    "fwhm": _opt_nums,
+    "bbl": _opt_nums,
+    "band_names": _opt_strs,
+    "description": _opt_str,
+    "envi": _str_dict,
+    "crs_wkt": _opt_str,
+    "transform": _opt_nums,
+    "tags": _str_dict,
+    "band_tags": _str_dicts,
+    "source_format": _choice(SOURCE_FORMATS, optional=False),
+}

@@ -1,0 +1,1 @@
+"""Neural networks of the HiFiC family (HiFiC, HiFiCSE, HiFiC3D)."""

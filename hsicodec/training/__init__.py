@@ -1,0 +1,1 @@
+"""Training of HiFiC-family models on KLT component planes or raw bands."""
