@@ -1,0 +1,628 @@
+"""The `.hsic` container, version 1 (byte layout: docs/format.md).
+
+A fixed little-endian header (magic, version, scene shape, model) with its own
+CRC32, then length-prefixed sections, each with a CRC32, ending with an END
+section. Tiles are independent sections, so they can be written one at a time
+and read in any order. Nothing from a file is ever evaluated: metadata is JSON
+read with ``json.loads``, arrays are raw little-endian numbers.
+"""
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import secrets
+import struct
+import threading
+import zlib
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+import numpy as np
+
+from hsicodec.errors import ContainerError
+
+MAGIC = b"\x89HSIC\r\n\x1a"
+MAJOR = 1
+MINOR = 0
+
+MAX_BANDS = 65535
+MAX_TILE_SIZE = 65535
+MAX_COMPONENTS = 65535
+MAX_HEADER_SIZE = 1 << 20
+MAX_METADATA_SIZE = 1 << 26
+MAX_LATENT_ELEMENTS = (1 << 31) - 1
+BASIS_LEVELS = 32767
+"""Basis rows are stored as int16 in [-32767, 32767] times a power of two."""
+MIN_EXPONENT, MAX_EXPONENT = -149, 113
+"""Range of a basis row's power-of-two exponent (keeps q * 2**e exact in float32)."""
+
+
+class SectionId(IntEnum):
+    """Numeric section identifiers (part of the format; never renumber)."""
+
+    NORMALISATION = 0x0001
+    BASIS = 0x0002
+    METADATA = 0x0003
+    TILE = 0x0010
+    END = 0xFFFF
+
+
+DTYPE_CODES: dict[str, int] = {
+    "uint8": 1, "int8": 2, "uint16": 3, "int16": 4,
+    "uint32": 5, "int32": 6, "float32": 7, "float64": 8,
+}
+_DTYPE_NAMES = {code: name for name, code in DTYPE_CODES.items()}
+_KNOWN_SECTIONS = frozenset(SectionId)
+
+_PREFIX = struct.Struct("<8sHHI")  # magic, major, minor, header_size
+_FIELDS = struct.Struct("<5IBB32sH")  # H, W, B, tile, K, dtype, byteorder, sha256, name length
+_SECTION = struct.Struct("<HQ")  # id, payload length
+_CRC = struct.Struct("<I")
+_NORM = struct.Struct("<dd")
+_BASIS_HEAD = struct.Struct("<II")  # K, B
+_TILE_HEAD = struct.Struct("<11IIQQBQ")  # geometry, shapes, symbol crc, word counts, mask flag, mask bytes
+_TILE_SECTION_MIN = _SECTION.size + _TILE_HEAD.size + _CRC.size
+
+Rect = tuple[int, int, int, int]
+"""(row0, col0, height, width) of a tile."""
+
+
+@dataclass
+class FileHeader:
+    """Scene shape, source sample type, tiling and model of a `.hsic` file."""
+
+    height: int
+    width: int
+    bands: int
+    dtype: str
+    byteorder: str
+    tile_size: int
+    components: int
+    model_name: str
+    model_sha256: str
+
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        """Number of tile rows and tile columns."""
+        return -(-self.height // self.tile_size), -(-self.width // self.tile_size)
+
+    @property
+    def n_tiles(self) -> int:
+        """Number of tiles of the grid."""
+        rows, cols = self.grid_shape
+        return rows * cols
+
+    def tile_rect(self, index: int) -> Rect:
+        """(row0, col0, height, width) of tile ``index`` (row-major)."""
+        if not 0 <= index < self.n_tiles:
+            raise IndexError(f"tile {index} outside the grid of {self.n_tiles} tiles")
+        r, c = divmod(index, self.grid_shape[1])
+        row0, col0 = r * self.tile_size, c * self.tile_size
+        return row0, col0, min(self.tile_size, self.height - row0), min(self.tile_size, self.width - col0)
+
+    def tile_grid(self) -> list[Rect]:
+        """Every tile's (row0, col0, height, width), row-major."""
+        return [self.tile_rect(i) for i in range(self.n_tiles)]
+
+
+@dataclass
+class Normalisation:
+    """Value range of the scene: the codec maps [lo, hi] to [0, 1]."""
+
+    lo: float
+    hi: float
+
+
+@dataclass
+class SpectralBasis:
+    """Per-scene KLT: mean spectrum (B,) and K orthonormal rows (K, B), float32."""
+
+    mean: np.ndarray
+    basis: np.ndarray
+
+
+@dataclass
+class TilePayload:
+    """One coded tile: geometry, latent shapes, range-coder words, nodata mask."""
+
+    index: int
+    row0: int
+    col0: int
+    height: int
+    width: int
+    y_shape: tuple[int, int, int]
+    z_shape: tuple[int, int, int]
+    y_words: np.ndarray
+    z_words: np.ndarray
+    symbol_crc: int
+    nodata_mask: np.ndarray | None
+
+
+def quantise_basis(b: SpectralBasis) -> SpectralBasis:
+    """The basis exactly as a `.hsic` file stores it (idempotent).
+
+    The mean stays float32; each basis row becomes int16 levels times a
+    power-of-two scale (error at most 2**-15 of the row's peak).
+    """
+    mean, basis = _checked_basis(b)
+    exponents = _row_exponents(basis)
+    return SpectralBasis(mean.copy(), _dequantise(_levels(basis, exponents), exponents))
+
+
+def _checked_basis(b: SpectralBasis) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and basis as float32 arrays of consistent, finite shape (ValueError otherwise)."""
+    mean = np.asarray(b.mean, dtype=np.float32)
+    basis = np.asarray(b.basis, dtype=np.float32)
+    if mean.ndim != 1 or basis.ndim != 2 or basis.shape[1] != mean.shape[0]:
+        raise ValueError(f"basis must be mean (B,) and basis (K, B), got {mean.shape} and {basis.shape}")
+    if not (np.isfinite(mean).all() and np.isfinite(basis).all()):
+        raise ValueError("basis and mean must be finite")
+    return mean, basis
+
+
+def _row_exponents(basis: np.ndarray) -> np.ndarray:
+    """Smallest e (clamped) with max|row| <= 32767 * 2**e, per row, int16."""
+    peak = np.abs(basis.astype(np.float64)).max(axis=1, initial=0.0)
+    mantissa, exponent = np.frexp(peak / BASIS_LEVELS)  # peak / 32767 = m * 2**e, m in [0.5, 1)
+    exponent = exponent - (mantissa == 0.5)  # an exact power of two needs no extra bit
+    return np.clip(exponent, MIN_EXPONENT, MAX_EXPONENT).astype(np.int16)
+
+
+def _levels(basis: np.ndarray, exponents: np.ndarray) -> np.ndarray:
+    """int16 levels of each row at its power-of-two scale."""
+    scaled = np.ldexp(basis.astype(np.float64), -exponents.astype(np.int64)[:, None])
+    return np.clip(np.rint(scaled), -BASIS_LEVELS, BASIS_LEVELS).astype(np.int16)
+
+
+def _dequantise(levels: np.ndarray, exponents: np.ndarray) -> np.ndarray:
+    """float32 basis from int16 levels and per-row exponents (exact)."""
+    return np.ldexp(levels.astype(np.float32), exponents.astype(np.int32)[:, None])
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _header_problem(h: FileHeader) -> str | None:
+    """Why a header cannot be stored or trusted, or None."""
+    bounds = {
+        "height": (h.height, 1, 2**32 - 1), "width": (h.width, 1, 2**32 - 1), "bands": (h.bands, 1, MAX_BANDS),
+        "tile_size": (h.tile_size, 1, MAX_TILE_SIZE), "components": (h.components, 0, MAX_COMPONENTS),
+    }
+    for name, (value, lo, hi) in bounds.items():
+        if not isinstance(value, numbers.Integral) or not lo <= value <= hi:
+            return f"header {name} {value!r} outside [{lo}, {hi}]"
+    if h.dtype not in DTYPE_CODES:
+        return f"header dtype {h.dtype!r} not one of {sorted(DTYPE_CODES)}"
+    if h.byteorder not in ("<", ">"):
+        return f"header byteorder {h.byteorder!r} is not '<' or '>'"
+    if len(h.model_sha256) != 64 or not set(h.model_sha256) <= set("0123456789abcdef"):
+        return f"header model_sha256 {h.model_sha256!r} is not 64 lowercase hex digits"
+    if len(h.model_name.encode("utf-8")) > 0xFFFF:
+        return "header model_name longer than 65535 UTF-8 bytes"
+    return None
+
+
+def _tile_problem(tile: TilePayload, header: FileHeader) -> str | None:
+    """Why a tile does not fit its header, or None."""
+    if not isinstance(tile.index, numbers.Integral) or not 0 <= tile.index < header.n_tiles:
+        return f"tile index {tile.index!r} outside [0, {header.n_tiles})"
+    rect = (tile.row0, tile.col0, tile.height, tile.width)
+    if rect != header.tile_rect(tile.index):
+        return f"tile {tile.index}: geometry {rect} differs from the grid's {header.tile_rect(tile.index)}"
+    for name in ("y_shape", "z_shape"):
+        shape = tuple(getattr(tile, name))
+        if len(shape) != 3 or not all(0 <= int(n) < 2**32 for n in shape) or math.prod(shape) > MAX_LATENT_ELEMENTS:
+            return f"tile {tile.index}: {name} {shape} is not three sizes with at most 2**31-1 elements"
+    if not 0 <= tile.symbol_crc < 2**32:
+        return f"tile {tile.index}: symbol_crc {tile.symbol_crc} is not a 32-bit value"
+    return None
+
+
+def _words(words: np.ndarray, what: str) -> np.ndarray:
+    """Range-coder words as a contiguous little-endian uint32 array (ValueError otherwise)."""
+    words = np.asarray(words)
+    if words.ndim != 1 or words.dtype != np.uint32:
+        raise ValueError(f"{what} must be a 1-D uint32 array, got {words.dtype} {words.shape}")
+    return np.ascontiguousarray(words, dtype="<u4")
+
+
+def _finite_norm(norm: Normalisation) -> bool:
+    return math.isfinite(norm.lo) and math.isfinite(norm.hi)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _header_bytes(h: FileHeader) -> bytes:
+    """Fixed header including its CRC32."""
+    name = h.model_name.encode("utf-8")
+    fields = _FIELDS.pack(h.height, h.width, h.bands, h.tile_size, h.components, DTYPE_CODES[h.dtype],
+                          ord(h.byteorder), bytes.fromhex(h.model_sha256), len(name)) + name
+    head = _PREFIX.pack(MAGIC, MAJOR, MINOR, len(fields)) + fields
+    return head + _CRC.pack(zlib.crc32(head))
+
+
+def _basis_payload(basis: SpectralBasis) -> bytes:
+    mean, rows = _checked_basis(basis)
+    exponents = _row_exponents(rows)
+    return (_BASIS_HEAD.pack(rows.shape[0], rows.shape[1]) + mean.astype("<f4").tobytes()
+            + exponents.astype("<i2").tobytes() + _levels(rows, exponents).astype("<i2").tobytes())
+
+
+def _metadata_payload(metadata: dict) -> bytes:
+    if not isinstance(metadata, dict):
+        raise ValueError(f"metadata must be a dict, got {type(metadata).__name__}")
+    try:
+        text = json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"metadata is not JSON-serialisable: {err}") from err
+    return zlib.compress(text, 9)
+
+
+def _mask_payload(mask: np.ndarray | None, shape: tuple[int, int, int], index: int) -> bytes:
+    """zlib of the bit-packed mask, or b"" for no mask."""
+    if mask is None:
+        return b""
+    mask = np.asarray(mask)
+    if mask.shape != shape or mask.dtype != np.bool_:
+        raise ValueError(f"tile {index}: nodata_mask must be bool {shape}, got {mask.dtype} {mask.shape}")
+    return zlib.compress(np.packbits(mask, axis=None, bitorder="big").tobytes(), 6)
+
+
+class HsicWriter:
+    """Streams a `.hsic` file: header sections at once, then one tile at a time.
+
+    Writes to a temporary file next to ``path``; leaving the ``with`` block
+    normally with every tile written adds END, fsyncs and renames it to ``path``.
+    Otherwise the temporary file is deleted and ``path`` is left untouched.
+    """
+
+    def __init__(self, path: Path, header: FileHeader, norm: Normalisation, basis: SpectralBasis | None,
+                 metadata: dict) -> None:
+        problem = _header_problem(header)
+        if problem:
+            raise ValueError(problem)
+        if not _finite_norm(norm):
+            raise ValueError(f"normalisation {norm} is not finite")
+        if (basis is None) != (header.components == 0):
+            raise ValueError(f"header has {header.components} components but basis is {basis and 'given'}")
+        sections = [(SectionId.NORMALISATION, _NORM.pack(norm.lo, norm.hi))]
+        if basis is not None:
+            if np.shape(basis.basis) != (header.components, header.bands):
+                raise ValueError(f"basis shape {np.shape(basis.basis)} is not ({header.components}, {header.bands})")
+            sections.append((SectionId.BASIS, _basis_payload(basis)))
+        sections.append((SectionId.METADATA, _metadata_payload(metadata)))
+
+        self.path = Path(path)
+        self.header = header
+        self._written: set[int] = set()
+        self._temp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.part")
+        self._file: BinaryIO | None = open(self._temp, "xb")
+        try:
+            self._file.write(_header_bytes(header))
+            for section_id, payload in sections:
+                self._write_section(section_id, [payload])
+        except BaseException:
+            self._abort()
+            raise
+
+    def __enter__(self) -> HsicWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is not None:
+            self._abort()
+            return
+        if len(self._written) != self.header.n_tiles:
+            self._abort()
+            raise ContainerError(f"{self.path}: only {len(self._written)} of {self.header.n_tiles} tiles written; "
+                                 "file not created")
+        try:
+            self._finish()
+        except BaseException:
+            self._abort()
+            raise
+
+    def add_tile(self, tile: TilePayload) -> None:
+        """Append one tile (any order, each index once)."""
+        if self._file is None:
+            raise ValueError("writer is closed")
+        problem = _tile_problem(tile, self.header)
+        if problem:
+            raise ValueError(problem)
+        if tile.index in self._written:
+            raise ValueError(f"tile {tile.index} written twice")
+        y_words, z_words = _words(tile.y_words, "y_words"), _words(tile.z_words, "z_words")
+        mask = _mask_payload(tile.nodata_mask, (tile.height, tile.width, self.header.bands), tile.index)
+        head = _TILE_HEAD.pack(tile.index, tile.row0, tile.col0, tile.height, tile.width,
+                               *map(int, tile.y_shape), *map(int, tile.z_shape), tile.symbol_crc,
+                               y_words.size, z_words.size, 1 if tile.nodata_mask is not None else 0, len(mask))
+        self._write_section(SectionId.TILE, [head, y_words.data.cast("B"), z_words.data.cast("B"), mask])
+        self._written.add(tile.index)
+
+    def _write_section(self, section_id: SectionId, parts: list[bytes | memoryview]) -> None:
+        """id, length, payload parts, CRC32 of all three."""
+        head = _SECTION.pack(section_id, sum(len(p) for p in parts))
+        crc = zlib.crc32(head)
+        self._file.write(head)
+        for part in parts:
+            crc = zlib.crc32(part, crc)
+            self._file.write(part)
+        self._file.write(_CRC.pack(crc))
+
+    def _finish(self) -> None:
+        self._write_section(SectionId.END, [])
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self._file = None
+        os.replace(self._temp, self.path)
+        _fsync_directory(self.path.parent)
+
+    def _abort(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._temp.unlink(missing_ok=True)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename durable where the platform allows opening directories."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class HsicReader:
+    """Opens a `.hsic` file: checks it and indexes its tiles without reading them.
+
+    Opening verifies the magic, the version, the header CRC, the CRC of every
+    non-tile section and the END section, so a file that opens is complete;
+    tiles are CRC-checked when read.
+    """
+
+    path: Path
+    file_bytes: int
+    version: tuple[int, int]
+    header: FileHeader
+    norm: Normalisation
+    basis: SpectralBasis | None
+    metadata: dict
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._file = open(self.path, "rb")
+        self._lock = threading.Lock()
+        self._tiles: dict[int, tuple[int, int]] = {}  # index -> (section offset, payload length)
+        try:
+            self.file_bytes = os.fstat(self._file.fileno()).st_size
+            self.version, self.header, start = self._read_header()
+            self._index_sections(start)
+        except BaseException:
+            self._file.close()
+            raise
+
+    def __enter__(self) -> HsicReader:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the file."""
+        self._file.close()
+
+    def read_tile(self, index: int) -> TilePayload:
+        """Tile ``index``, CRC-checked (ContainerError naming the tile otherwise)."""
+        if not 0 <= index < self.header.n_tiles:
+            raise IndexError(f"tile {index} outside the grid of {self.header.n_tiles} tiles")
+        offset, length = self._tiles[index]
+        raw = self._read_at(offset, _SECTION.size + length + _CRC.size)
+        if zlib.crc32(raw[:-_CRC.size]) != _CRC.unpack_from(raw, len(raw) - _CRC.size)[0]:
+            raise ContainerError(f"{self.path}: tile {index} is corrupt (CRC mismatch)")
+        return self._parse_tile(memoryview(raw)[_SECTION.size:-_CRC.size], index)
+
+    def tiles_in_window(self, row0: int, col0: int, height: int, width: int) -> list[int]:
+        """Indices (ascending) of the tiles that intersect a window inside the scene."""
+        h = self.header
+        if height < 1 or width < 1 or row0 < 0 or col0 < 0 or row0 + height > h.height or col0 + width > h.width:
+            raise ValueError(f"window ({row0}, {col0}, {height}, {width}) is not inside the {h.height}x{h.width} scene")
+        ts, cols = h.tile_size, h.grid_shape[1]
+        rows = range(row0 // ts, (row0 + height - 1) // ts + 1)
+        return [r * cols + c for r in rows for c in range(col0 // ts, (col0 + width - 1) // ts + 1)]
+
+    # ------------------------------------------------------------------ internals
+
+    def _fail(self, message: str) -> ContainerError:
+        return ContainerError(f"{self.path}: {message}")
+
+    def _read_at(self, offset: int, size: int) -> bytes:
+        """Exactly ``size`` bytes at ``offset`` (ContainerError if the file ends first)."""
+        if offset + size > self.file_bytes:
+            raise self._fail(f"truncated: {size} bytes needed at byte {offset}, file has {self.file_bytes}")
+        with self._lock:
+            self._file.seek(offset)
+            data = self._file.read(size)
+        if len(data) != size:
+            raise self._fail(f"truncated: {size} bytes needed at byte {offset}, got {len(data)}")
+        return data
+
+    def _read_header(self) -> tuple[tuple[int, int], FileHeader, int]:
+        """Version, header and the offset of the first section."""
+        first = self._file.read(_PREFIX.size)
+        if first[:len(MAGIC)] != MAGIC[:len(first)]:
+            raise self._fail("not a .hsic file (bad magic bytes)")
+        if len(first) >= 12:
+            major, minor = struct.unpack_from("<HH", first, len(MAGIC))
+            if major != MAJOR:
+                raise self._fail(f"unsupported .hsic version {major}.{minor} (this hsicodec reads {MAJOR}.x)")
+        if len(first) < _PREFIX.size:
+            raise self._fail(f"truncated: {len(first)}-byte file")
+        _, major, minor, size = _PREFIX.unpack(first)
+        if not _FIELDS.size <= size <= MAX_HEADER_SIZE:
+            raise self._fail(f"header size {size} outside [{_FIELDS.size}, {MAX_HEADER_SIZE}]")
+        fields = self._read_at(_PREFIX.size, size + _CRC.size)
+        if zlib.crc32(first + fields[:size]) != _CRC.unpack_from(fields, size)[0]:
+            raise self._fail("header is corrupt (CRC mismatch)")
+        header = self._parse_header(fields[:size])
+        return (major, minor), header, _PREFIX.size + size + _CRC.size
+
+    def _parse_header(self, fields: bytes) -> FileHeader:
+        h, w, b, tile, k, dtype, order, sha, name_len = _FIELDS.unpack_from(fields)
+        if _FIELDS.size + name_len > len(fields):
+            raise self._fail(f"header model name of {name_len} bytes overruns the header")
+        try:
+            name = fields[_FIELDS.size:_FIELDS.size + name_len].decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise self._fail("header model name is not UTF-8") from err
+        header = FileHeader(h, w, b, _DTYPE_NAMES.get(dtype, f"code {dtype}"), chr(order), tile, k, name, sha.hex())
+        problem = _header_problem(header)
+        if problem:
+            raise self._fail(problem)
+        if header.n_tiles * _TILE_SECTION_MIN > self.file_bytes:
+            raise self._fail(f"truncated or corrupt: header declares {header.n_tiles} tiles, "
+                             f"more than a {self.file_bytes}-byte file can hold")
+        return header
+
+    def _index_sections(self, offset: int) -> None:
+        """Walk the section headers to END; read and check the small sections, index the tiles."""
+        payloads: dict[SectionId, bytes] = {}
+        while True:
+            section_id, length = _SECTION.unpack(self._read_at(offset, _SECTION.size))
+            end = offset + _SECTION.size + length + _CRC.size
+            if end > self.file_bytes:
+                raise self._fail(f"truncated: section {section_id} at byte {offset} declares {length} bytes, "
+                                 f"only {max(self.file_bytes - offset - _SECTION.size - _CRC.size, 0)} remain")
+            if section_id == SectionId.TILE:
+                self._index_tile(offset, length)
+            elif section_id in _KNOWN_SECTIONS:
+                if section_id in payloads:
+                    raise self._fail(f"section {SectionId(section_id).name} appears twice")
+                payloads[SectionId(section_id)] = self._checked_payload(offset, length, SectionId(section_id).name)
+            if section_id == SectionId.END:
+                break
+            offset = end
+        if end != self.file_bytes:
+            raise self._fail(f"{self.file_bytes - end} bytes of trailing data after the END section")
+        if payloads[SectionId.END]:
+            raise self._fail("END section is not empty")
+        self._parse_sections(payloads)
+        missing = sorted(set(range(self.header.n_tiles)) - self._tiles.keys())
+        if missing:
+            raise self._fail(f"tile {missing[0]} missing ({len(missing)} of {self.header.n_tiles} tiles absent)")
+
+    def _checked_payload(self, offset: int, length: int, name: str) -> bytes:
+        raw = self._read_at(offset, _SECTION.size + length + _CRC.size)
+        if zlib.crc32(raw[:-_CRC.size]) != _CRC.unpack_from(raw, len(raw) - _CRC.size)[0]:
+            raise self._fail(f"{name} section is corrupt (CRC mismatch)")
+        return raw[_SECTION.size:-_CRC.size]
+
+    def _index_tile(self, offset: int, length: int) -> None:
+        if length < _TILE_HEAD.size:
+            raise self._fail(f"tile section at byte {offset} is too short ({length} bytes)")
+        (index,) = struct.unpack("<I", self._read_at(offset + _SECTION.size, 4))
+        if index >= self.header.n_tiles:
+            raise self._fail(f"tile section at byte {offset} has index {index}, grid has {self.header.n_tiles}")
+        if index in self._tiles:
+            raise self._fail(f"tile {index} appears twice")
+        self._tiles[index] = (offset, length)
+
+    def _parse_sections(self, payloads: dict[SectionId, bytes]) -> None:
+        for required in (SectionId.NORMALISATION, SectionId.METADATA):
+            if required not in payloads:
+                raise self._fail(f"{required.name} section missing")
+        self.norm = self._parse_norm(payloads[SectionId.NORMALISATION])
+        self.metadata = self._parse_metadata(payloads[SectionId.METADATA])
+        if (SectionId.BASIS in payloads) != (self.header.components > 0):
+            raise self._fail(f"header declares {self.header.components} components but the BASIS section is "
+                             f"{'present' if SectionId.BASIS in payloads else 'missing'}")
+        self.basis = self._parse_basis(payloads[SectionId.BASIS]) if SectionId.BASIS in payloads else None
+
+    def _parse_norm(self, payload: bytes) -> Normalisation:
+        if len(payload) != _NORM.size:
+            raise self._fail(f"NORMALISATION section has {len(payload)} bytes, expected {_NORM.size}")
+        norm = Normalisation(*_NORM.unpack(payload))
+        if not _finite_norm(norm):
+            raise self._fail(f"normalisation {norm} is not finite")
+        return norm
+
+    def _parse_metadata(self, payload: bytes) -> dict:
+        inflater = zlib.decompressobj()
+        try:
+            text = inflater.decompress(payload, MAX_METADATA_SIZE)
+        except zlib.error as err:
+            raise self._fail(f"METADATA section is not zlib data: {err}") from err
+        if inflater.unconsumed_tail or not inflater.eof:
+            raise self._fail(f"METADATA section is truncated or inflates beyond {MAX_METADATA_SIZE} bytes")
+        try:
+            metadata = json.loads(text.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as err:
+            raise self._fail(f"METADATA section is not UTF-8 JSON: {err}") from err
+        if not isinstance(metadata, dict):
+            raise self._fail("METADATA section is not a JSON object")
+        return metadata
+
+    def _parse_basis(self, payload: bytes) -> SpectralBasis:
+        k, b = _BASIS_HEAD.unpack_from(payload) if len(payload) >= _BASIS_HEAD.size else (-1, -1)
+        if (k, b) != (self.header.components, self.header.bands):
+            raise self._fail(f"BASIS section shape ({k}, {b}) differs from the header's "
+                             f"({self.header.components}, {self.header.bands})")
+        expected = _BASIS_HEAD.size + 4 * b + 2 * k + 2 * k * b
+        if len(payload) != expected:
+            raise self._fail(f"BASIS section has {len(payload)} bytes, expected {expected}")
+        at = _BASIS_HEAD.size
+        mean = np.frombuffer(payload, "<f4", b, at).astype(np.float32)
+        exponents = np.frombuffer(payload, "<i2", k, at + 4 * b).astype(np.int16)
+        levels = np.frombuffer(payload, "<i2", k * b, at + 4 * b + 2 * k).reshape(k, b)
+        if not np.isfinite(mean).all() or ((exponents < MIN_EXPONENT) | (exponents > MAX_EXPONENT)).any():
+            raise self._fail("BASIS section holds a non-finite mean or an out-of-range exponent")
+        return SpectralBasis(mean, _dequantise(levels, exponents))
+
+    def _parse_tile(self, payload: memoryview, index: int) -> TilePayload:
+        fields = _TILE_HEAD.unpack_from(payload)
+        geometry, y_shape, z_shape = fields[0:5], fields[5:8], fields[8:11]
+        symbol_crc, n_y, n_z, mask_flag, mask_bytes = fields[11:]
+        tile = TilePayload(*geometry, y_shape, z_shape, np.empty(0, np.uint32), np.empty(0, np.uint32),
+                           symbol_crc, None)
+        problem = _tile_problem(tile, self.header)
+        if problem:
+            raise self._fail(f"tile {index}: {problem}")
+        if _TILE_HEAD.size + 4 * (n_y + n_z) + mask_bytes != len(payload) or mask_flag > 1 or (
+                mask_flag == 0 and mask_bytes):
+            raise self._fail(f"tile {index}: word counts {n_y}+{n_z}, mask {mask_flag}/{mask_bytes} bytes "
+                             f"do not match its {len(payload)}-byte section")
+        at = _TILE_HEAD.size
+        tile.y_words = np.frombuffer(payload, "<u4", n_y, at).astype(np.uint32)
+        tile.z_words = np.frombuffer(payload, "<u4", n_z, at + 4 * n_y).astype(np.uint32)
+        if mask_flag:
+            shape = (tile.height, tile.width, self.header.bands)
+            tile.nodata_mask = self._parse_mask(payload[at + 4 * (n_y + n_z):], shape, index)
+        return tile
+
+    def _parse_mask(self, data: memoryview, shape: tuple[int, int, int], index: int) -> np.ndarray:
+        count = math.prod(shape)
+        expected = -(-count // 8)
+        inflater = zlib.decompressobj()
+        try:
+            packed = inflater.decompress(data, expected)
+        except zlib.error as err:
+            raise self._fail(f"tile {index}: nodata mask is not valid zlib data: {err}") from err
+        if len(packed) != expected or not inflater.eof or inflater.unconsumed_tail or inflater.unused_data:
+            raise self._fail(f"tile {index}: nodata mask does not hold {count} bits")
+        bits = np.unpackbits(np.frombuffer(packed, np.uint8), count=count, bitorder="big")
+        return bits.view(np.bool_).reshape(shape)

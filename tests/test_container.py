@@ -1,0 +1,273 @@
+"""The `.hsic` container v1 (hsicodec.container, docs/format.md)."""
+from __future__ import annotations
+
+import json
+import struct
+import tracemalloc
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hsicodec.container import (MAGIC, FileHeader, HsicReader, HsicWriter, Normalisation, SectionId, SpectralBasis,
+                                TilePayload, quantise_basis)
+from hsicodec.errors import ContainerError
+
+SHA = "0123456789abcdef" * 4
+METADATA = {"wavelength": [400.5, 410.25, 420.0, 430.0], "description": "Zürich ✓", "map info": ["UTM", 1, 2],
+            "nodata": None}
+
+
+def make_header(components: int = 3, height: int = 21, width: int = 30, tile_size: int = 16) -> FileHeader:
+    return FileHeader(height=height, width=width, bands=4, dtype="int16", byteorder=">", tile_size=tile_size,
+                      components=components, model_name="hific-klt-0.25", model_sha256=SHA)
+
+
+def make_basis(k: int = 3, b: int = 4, seed: int = 0) -> SpectralBasis:
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.normal(size=(b, b)))
+    return SpectralBasis(rng.normal(100, 20, b).astype(np.float32), q[:k].astype(np.float32))
+
+
+def make_tiles(header: FileHeader, seed: int = 1) -> list[TilePayload]:
+    """Tiles with distinct words; odd tiles carry a nodata mask."""
+    rng = np.random.default_rng(seed)
+    tiles = []
+    for index, (row0, col0, height, width) in enumerate(header.tile_grid()):
+        mask = rng.random((height, width, header.bands)) < 0.2 if index % 2 else None
+        tiles.append(TilePayload(index=index, row0=row0, col0=col0, height=height, width=width,
+                                 y_shape=(8, 1 + index, 2), z_shape=(4, 1, 1),
+                                 y_words=rng.integers(0, 2**32, 5 + index, dtype=np.uint32),
+                                 z_words=np.arange(index, dtype=np.uint32), symbol_crc=0xDEADBEEF - index,
+                                 nodata_mask=mask))
+    return tiles
+
+
+def write(path: Path, header: FileHeader, basis: SpectralBasis | None, tiles: list[TilePayload]) -> Path:
+    with HsicWriter(path, header, Normalisation(-3.5, 4095.0), basis, METADATA) as writer:
+        for tile in tiles:
+            writer.add_tile(tile)
+    return path
+
+
+@pytest.fixture
+def small_file(tmp_path: Path) -> tuple[Path, list[TilePayload]]:
+    header = make_header(height=10, width=20, tile_size=16)
+    tiles = make_tiles(header)
+    return write(tmp_path / "small.hsic", header, make_basis(), tiles), tiles
+
+
+def reheader(data: bytearray) -> bytearray:
+    """Recompute the header CRC after patching header fields."""
+    (size,) = struct.unpack_from("<I", data, 12)
+    struct.pack_into("<I", data, 16 + size, zlib.crc32(bytes(data[:16 + size])))
+    return data
+
+
+def first_section(data: bytes) -> int:
+    (size,) = struct.unpack_from("<I", data, 12)
+    return 16 + size + 4
+
+
+def patched(path: Path, data: bytes) -> Path:
+    out = path.with_name("patched.hsic")
+    out.write_bytes(bytes(data))
+    return out
+
+
+def assert_tiles_equal(read: TilePayload, written: TilePayload) -> None:
+    for name in ("index", "row0", "col0", "height", "width", "y_shape", "z_shape", "symbol_crc"):
+        assert getattr(read, name) == getattr(written, name), name
+    for name in ("y_words", "z_words"):
+        assert getattr(read, name).dtype == np.uint32
+        np.testing.assert_array_equal(getattr(read, name), getattr(written, name))
+    if written.nodata_mask is None:
+        assert read.nodata_mask is None
+    else:
+        assert read.nodata_mask.dtype == np.bool_
+        np.testing.assert_array_equal(read.nodata_mask, written.nodata_mask)
+
+
+@pytest.mark.parametrize("components", [3, 0])
+def test_write_read_round_trip_preserves_every_field(tmp_path, components):
+    header = make_header(components)
+    basis = make_basis() if components else None
+    tiles = make_tiles(header)
+    path = write(tmp_path / "scene.hsic", header, basis, tiles[::-1])  # any tile order
+    with HsicReader(path) as reader:
+        assert reader.header == header and reader.version == (1, 0)
+        assert reader.norm == Normalisation(-3.5, 4095.0)
+        assert reader.metadata == METADATA
+        assert reader.file_bytes == path.stat().st_size
+        if basis is None:
+            assert reader.basis is None
+        else:
+            expected = quantise_basis(basis)
+            np.testing.assert_array_equal(reader.basis.mean, expected.mean)
+            np.testing.assert_array_equal(reader.basis.basis, expected.basis)
+            assert reader.basis.basis.dtype == np.float32 and reader.basis.mean.dtype == np.float32
+        assert any(t.nodata_mask is None for t in tiles) and any(t.nodata_mask is not None for t in tiles)
+        for tile in tiles:
+            assert_tiles_equal(reader.read_tile(tile.index), tile)
+    assert [p.name for p in tmp_path.iterdir()] == ["scene.hsic"]
+
+
+def test_quantise_basis_is_idempotent_and_is_what_the_reader_returns(tmp_path):
+    basis = make_basis(k=4, b=4, seed=3)
+    basis.basis[1] = 0.0  # all-nodata scenes get zero rows
+    basis.basis[2] *= 1e-30
+    basis.basis[3] = [2.0**-5, -1.0, 0.5, 0.25]  # peak an exact power of two
+    once = quantise_basis(basis)
+    twice = quantise_basis(once)
+    np.testing.assert_array_equal(once.basis, twice.basis)
+    np.testing.assert_array_equal(once.mean, twice.mean)
+    assert np.abs(once.basis - basis.basis).max() <= 2.0**-15
+    header = FileHeader(**{**make_header(4).__dict__, "height": 5, "width": 5})
+    path = write(tmp_path / "b.hsic", header, basis, make_tiles(header))
+    with HsicReader(path) as reader:
+        np.testing.assert_array_equal(reader.basis.basis, once.basis)
+        np.testing.assert_array_equal(reader.basis.mean, once.mean)
+
+
+def test_tile_grid_and_window_lookup(tmp_path):
+    header = make_header()  # 21 x 30, tiles of 16: 2 x 2 grid
+    assert header.n_tiles == 4
+    assert header.tile_grid() == [(0, 0, 16, 16), (0, 16, 16, 14), (16, 0, 5, 16), (16, 16, 5, 14)]
+    with HsicReader(write(tmp_path / "w.hsic", header, make_basis(), make_tiles(header))) as reader:
+        assert reader.tiles_in_window(0, 0, 21, 30) == [0, 1, 2, 3]
+        assert reader.tiles_in_window(15, 16, 2, 1) == [1, 3]
+        assert reader.tiles_in_window(20, 0, 1, 16) == [2]
+        with pytest.raises(ValueError):
+            reader.tiles_in_window(0, 0, 22, 30)
+
+
+def test_truncation_at_every_offset_is_a_container_error(small_file):
+    path, _ = small_file
+    data = path.read_bytes()
+    assert len(data) < 2000
+    for cut in range(len(data)):
+        with pytest.raises(ContainerError):
+            HsicReader(patched(path, data[:cut]))
+
+
+@pytest.mark.parametrize("where", ["header", "metadata"])
+def test_a_flipped_bit_in_the_header_or_metadata_fails_at_open(small_file, where):
+    path, _ = small_file
+    data = bytearray(path.read_bytes())
+    at = 20 if where == "header" else data.index(zlib.compress(json.dumps(METADATA, ensure_ascii=False, separators=(",", ":")).encode(), 9)) + 8
+    data[at] ^= 0x04
+    with pytest.raises(ContainerError, match="CRC"):
+        HsicReader(patched(path, data))
+
+
+def test_a_flipped_bit_in_a_tile_names_the_tile(tmp_path):
+    header = make_header()
+    tiles = make_tiles(header)
+    path = write(tmp_path / "t.hsic", header, make_basis(), tiles)
+    data = bytearray(path.read_bytes())
+    data[data.index(tiles[2].y_words.tobytes()) + 3] ^= 0x10
+    with HsicReader(patched(path, data)) as reader:
+        assert_tiles_equal(reader.read_tile(1), tiles[1])
+        with pytest.raises(ContainerError, match="tile 2"):
+            reader.read_tile(2)
+
+
+def test_wrong_magic_is_refused(small_file):
+    path, _ = small_file
+    data = bytearray(path.read_bytes())
+    data[1:5] = b"HDF5"
+    with pytest.raises(ContainerError, match="magic"):
+        HsicReader(patched(path, data))
+    with pytest.raises(ContainerError, match="magic"):
+        HsicReader(patched(path, b"ENVI\ndescription = {x}\n"))
+
+
+def test_unknown_major_version_is_refused_and_unknown_minor_is_read(small_file):
+    path, tiles = small_file
+    data = bytearray(path.read_bytes())
+    assert data[:8] == MAGIC
+    struct.pack_into("<HH", data, 8, 2, 0)
+    with pytest.raises(ContainerError, match=r"unsupported \.hsic version 2\.0"):
+        HsicReader(patched(path, data))
+    struct.pack_into("<HH", data, 8, 1, 7)
+    with HsicReader(patched(path, reheader(data))) as reader:
+        assert reader.version == (1, 7)
+        assert_tiles_equal(reader.read_tile(0), tiles[0])
+
+
+@pytest.mark.parametrize("patch", ["bands", "tiles", "header_size", "section_length"])
+def test_absurd_sizes_fail_fast_without_allocating(small_file, patch):
+    path, _ = small_file
+    data = bytearray(path.read_bytes())
+    if patch == "bands":
+        struct.pack_into("<I", data, 16 + 8, 2**31)
+    elif patch == "tiles":
+        struct.pack_into("<II", data, 16, 2**32 - 1, 2**32 - 1)
+        struct.pack_into("<I", data, 16 + 12, 1)
+    elif patch == "header_size":
+        struct.pack_into("<I", data, 12, 2**32 - 1)
+    else:
+        struct.pack_into("<Q", data, first_section(data) + 2, 2**60)
+    target = patched(path, reheader(data) if patch in ("bands", "tiles") else data)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ContainerError):
+            HsicReader(target)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def test_an_exception_inside_the_writer_leaves_no_file(tmp_path):
+    header = make_header()
+    tiles = make_tiles(header)
+    with pytest.raises(RuntimeError):
+        with HsicWriter(tmp_path / "x.hsic", header, Normalisation(0, 1), make_basis(), {}) as writer:
+            writer.add_tile(tiles[0])
+            raise RuntimeError("encoder failed")
+    with pytest.raises(ContainerError, match="1 of 4 tiles"):
+        with HsicWriter(tmp_path / "x.hsic", header, Normalisation(0, 1), make_basis(), {}) as writer:
+            writer.add_tile(tiles[0])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_writer_refuses_inconsistent_input(tmp_path):
+    header = make_header()
+    tile = make_tiles(header)[1]
+    with pytest.raises(ValueError):
+        HsicWriter(tmp_path / "x.hsic", header, Normalisation(0, 1), None, {})  # components=3 needs a basis
+    with pytest.raises(ValueError):
+        HsicWriter(tmp_path / "x.hsic", header, Normalisation(0, 1), make_basis(), {"bad": object()})
+    with HsicWriter(tmp_path / "x.hsic", header, Normalisation(0, 1), make_basis(), {}) as writer:
+        with pytest.raises(ValueError, match="geometry"):
+            writer.add_tile(TilePayload(**{**tile.__dict__, "row0": 3}))
+        with pytest.raises(ValueError, match="uint32"):
+            writer.add_tile(TilePayload(**{**tile.__dict__, "y_words": tile.y_words.astype(np.int64)}))
+        for t in make_tiles(header):
+            writer.add_tile(t)
+        with pytest.raises(ValueError, match="twice"):
+            writer.add_tile(tile)
+
+
+def test_an_unknown_section_id_is_skipped(small_file):
+    path, tiles = small_file
+    data = path.read_bytes()
+    payload = b"from a future minor version"
+    head = struct.pack("<HQ", 0x0777, len(payload))
+    unknown = head + payload + struct.pack("<I", zlib.crc32(head + payload))
+    end = len(data) - 14  # the END section: id, length 0, crc
+    assert struct.unpack_from("<H", data, end)[0] == SectionId.END
+    with HsicReader(patched(path, data[:end] + unknown + data[end:])) as reader:
+        assert reader.metadata == METADATA
+        assert_tiles_equal(reader.read_tile(1), tiles[1])
+
+
+def test_a_file_without_end_or_with_trailing_bytes_is_refused(small_file):
+    path, _ = small_file
+    data = path.read_bytes()
+    with pytest.raises(ContainerError, match="truncated"):
+        HsicReader(patched(path, data[:-14]))
+    with pytest.raises(ContainerError, match="trailing"):
+        HsicReader(patched(path, data + b"\0"))
