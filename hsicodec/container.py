@@ -72,6 +72,12 @@ Rect = tuple[int, int, int, int]
 """(row0, col0, height, width) of a tile."""
 
 
+def tile_rects(height: int, width: int, tile_size: int) -> list[Rect]:
+    """Row-major tiles of at most tile_size x tile_size pixels covering a height x width scene."""
+    return [(r, c, min(tile_size, height - r), min(tile_size, width - c))
+            for r in range(0, height, tile_size) for c in range(0, width, tile_size)]
+
+
 @dataclass
 class FileHeader:
     """Scene shape, source sample type, tiling and model of a `.hsic` file."""
@@ -107,7 +113,7 @@ class FileHeader:
 
     def tile_grid(self) -> list[Rect]:
         """Every tile's (row0, col0, height, width), row-major."""
-        return [self.tile_rect(i) for i in range(self.n_tiles)]
+        return tile_rects(self.height, self.width, self.tile_size)
 
 
 @dataclass

@@ -14,38 +14,71 @@ import numpy as np
 
 @dataclass
 class SpectralStats:
-    """Streaming first and second moments of a scene's valid spectra."""
+    """Streaming moments of a scene whose nodata samples count as their band's mean.
+
+    Masked samples are left out of the sums; the extra products ``cross`` and
+    ``masked_pairs`` let `covariance` put each band's valid mean in their place
+    exactly, in one pass, whatever the pattern of nodata (a band that is nodata
+    everywhere, a few bad pixels...). The first batch's means are the numeric shift.
+    """
 
     bands: int
-    count: int = 0
+    pixels: int = 0
     shift: np.ndarray | None = None
+    valid_count: np.ndarray | None = None
     total: np.ndarray | None = None
     outer: np.ndarray | None = None
+    cross: np.ndarray | None = None
+    masked_pairs: np.ndarray | None = None
     lo: float = np.inf
     hi: float = -np.inf
 
-    def update(self, spectra: np.ndarray) -> None:
-        """Add valid spectra, shape (n, B); the first batch's mean is the numeric shift."""
-        if spectra.size == 0:
+    def update(self, spectra: np.ndarray, valid: np.ndarray | None = None) -> None:
+        """Add spectra (n, B); `valid` (n, B) marks the samples that are not nodata."""
+        if spectra.shape[0] == 0:
             return
         spectra = spectra.astype(np.float64, copy=False)
+        if valid is None:
+            valid = np.ones(spectra.shape, dtype=bool)
         if self.shift is None:
-            self.shift = spectra.mean(axis=0)
-            self.total = np.zeros(self.bands)
-            self.outer = np.zeros((self.bands, self.bands))
-        centred = spectra - self.shift
-        self.count += spectra.shape[0]
+            self._start(spectra, valid)
+        centred = np.where(valid, spectra - self.shift, 0.0)
+        self.pixels += spectra.shape[0]
+        self.valid_count += valid.sum(axis=0)
         self.total += centred.sum(axis=0)
         self.outer += centred.T @ centred
-        self.lo = min(self.lo, float(spectra.min()))
-        self.hi = max(self.hi, float(spectra.max()))
+        if not valid.all():
+            masked = (~valid).astype(np.float64)
+            self.cross += centred.T @ masked
+            self.masked_pairs += masked.T @ masked
+        if valid.any():
+            samples = spectra[valid]
+            self.lo = min(self.lo, float(samples.min()))
+            self.hi = max(self.hi, float(samples.max()))
+
+    def _start(self, spectra: np.ndarray, valid: np.ndarray) -> None:
+        counts = valid.sum(axis=0)
+        sums = np.where(valid, spectra, 0.0).sum(axis=0)
+        self.shift = np.divide(sums, counts, out=np.zeros(self.bands), where=counts > 0)
+        self.valid_count = np.zeros(self.bands, dtype=np.int64)
+        self.total = np.zeros(self.bands)
+        self.outer, self.cross, self.masked_pairs = (np.zeros((self.bands, self.bands)) for _ in range(3))
+
+    @property
+    def valid_samples(self) -> int:
+        return 0 if self.valid_count is None else int(self.valid_count.sum())
 
     def mean(self) -> np.ndarray:
-        return self.shift + self.total / self.count
+        """Per-band mean of the valid samples (the shift where a band has none)."""
+        return self.shift + self.total / np.maximum(self.valid_count, 1)
 
     def covariance(self) -> np.ndarray:
-        centred_mean = self.total / self.count
-        return self.outer / self.count - np.outer(centred_mean, centred_mean)
+        """Band covariance with every nodata sample replaced by its band's mean."""
+        gap = self.mean() - self.shift
+        second = (self.outer + self.cross * gap[None, :] + self.cross.T * gap[:, None]
+                  + self.masked_pairs * np.outer(gap, gap))
+        first = (self.total + (self.pixels - self.valid_count) * gap) / self.pixels
+        return second / self.pixels - np.outer(first, first)
 
 
 def value_range(stats: SpectralStats) -> tuple[float, float]:

@@ -1,0 +1,103 @@
+"""Peak memory and throughput of compress/decompress on scenes mosaicked from real ones.
+
+    python benchmarks/large_scene.py [--sizes 512 2048] [--bands 200] [--work /tmp/hsicodec-bench]
+
+Builds int16 ENVI (BSQ) mosaics of 100x100 blocks cut from the real >= 200-band
+scenes of ../shared/data (ABU AVIRIS scenes, GatorSense AVIRIS), flipped and
+turned for variety, written block by block so building them needs little memory.
+Each size is then compressed and decompressed by the `hsicodec` command in a
+child process that reports its own peak RSS (getrusage). Prints one line per run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hsicodec.io import open_scene
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+BLOCK = 90
+
+
+def source_blocks(bands: int) -> list[np.ndarray]:
+    """90x90xbands int16 blocks of every real scene with at least `bands` bands."""
+    blocks = []
+    for entry in json.loads((DATA / "manifest.json").read_text()):
+        shape = entry.get("shape_hwb")
+        if not shape or shape[2] < bands or entry["format"] != "mat" or shape[0] < BLOCK or shape[1] < BLOCK:
+            continue
+        var = entry.get("var") if str(entry.get("var", "")).isidentifier() else None
+        with open_scene(DATA / entry["files"][0], var) as reader:
+            cube = reader.read(0, 0, BLOCK, BLOCK)[:, :, :bands]
+        blocks.append(np.clip(cube, -32768, 32767).astype(np.int16))
+    return blocks
+
+
+def build_mosaic(path: Path, size: int, bands: int, blocks: list[np.ndarray]) -> None:
+    """An ENVI BSQ int16 mosaic of size x size x bands."""
+    cube = np.memmap(path.with_suffix(".img"), dtype="<i2", mode="w+", shape=(bands, size, size))
+    rng = np.random.default_rng(0)
+    for row in range(0, size, BLOCK):
+        for col in range(0, size, BLOCK):
+            block = np.rot90(blocks[rng.integers(len(blocks))], k=int(rng.integers(4)))
+            h, w = min(BLOCK, size - row), min(BLOCK, size - col)
+            cube[:, row : row + h, col : col + w] = block[:h, :w].transpose(2, 0, 1)
+    cube.flush()
+    del cube
+    path.write_text(f"ENVI\nsamples = {size}\nlines = {size}\nbands = {bands}\nheader offset = 0\n"
+                    f"file type = ENVI Standard\ndata type = 2\ninterleave = bsq\nbyte order = 0\n"
+                    f"description = {{hsicodec benchmark mosaic of real AVIRIS blocks}}\n")
+
+
+PEAK_PROBE = (
+    "import resource, runpy, sys\n"
+    "sys.argv = ['hsicodec', *sys.argv[1:]]\n"
+    "try:\n"
+    "    runpy.run_module('hsicodec', run_name='__main__')\n"
+    "finally:\n"
+    "    print('peak_rss_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+)
+
+
+def run(args: list[str]) -> tuple[float, float]:
+    """Seconds and peak RSS (MiB) of one `hsicodec` child process."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", PEAK_PROBE, *args, "-q", "--overwrite"], check=True,
+                          stderr=subprocess.PIPE, text=True)
+    seconds = time.perf_counter() - started
+    peak_kib = next(int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("peak_rss_kib"))
+    return seconds, peak_kib / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2048])
+    parser.add_argument("--bands", type=int, default=200)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/hsicodec-bench"))
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    blocks = source_blocks(args.bands)
+    print(f"{len(blocks)} real source scenes with >= {args.bands} bands", flush=True)
+    for size in args.sizes:
+        scene = args.work / f"mosaic_{size}.hdr"
+        build_mosaic(scene, size, args.bands, blocks)
+        raw_mb = size * size * args.bands * 2 / 1e6
+        packed, restored = args.work / f"mosaic_{size}.hsic", args.work / f"restored_{size}.hdr"
+        seconds, rss = run(["compress", str(scene), "-o", str(packed)])
+        print(f"compress   {size}x{size}x{args.bands} int16 ({raw_mb:.0f} MB): {seconds:.1f} s, "
+              f"{raw_mb / seconds:.2f} MB/s, peak RSS {rss:.0f} MiB, {packed.stat().st_size} bytes", flush=True)
+        seconds, rss = run(["decompress", str(packed), "-o", str(restored)])
+        print(f"decompress {size}x{size}x{args.bands} int16 ({raw_mb:.0f} MB): {seconds:.1f} s, "
+              f"{raw_mb / seconds:.2f} MB/s, peak RSS {rss:.0f} MiB", flush=True)
+        for path in (scene, scene.with_suffix(".img"), packed, restored, restored.with_suffix(".img")):
+            path.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The `hsicodec` command line: one module per command, shared options in `options`."""

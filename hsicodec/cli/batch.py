@@ -1,0 +1,57 @@
+"""Running one job per input file: progress bar, failures reported at the end."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import click
+from tqdm import tqdm
+
+from hsicodec.errors import HsicodecError
+
+
+@dataclass(frozen=True)
+class Job:
+    source: Path
+    target: Path
+
+
+def expand_inputs(inputs: tuple[Path, ...], output: Path | None, find: Callable[[Path], list[Path]],
+                  target_name: Callable[[Path], str]) -> list[Job]:
+    """Jobs for files and folders (recursively, mirrored under `output` when given)."""
+    jobs: list[Job] = []
+    many = len(inputs) > 1 or any(p.is_dir() for p in inputs)
+    if many and output is not None and output.exists() and not output.is_dir():
+        raise click.UsageError(f"-o {output} must be a folder when there are several inputs")
+    for path in inputs:
+        if not path.exists():
+            raise click.BadParameter(f"{path} does not exist", param_hint="INPUT")
+        if path.is_dir():
+            for found in find(path):
+                folder = (output or path) / found.parent.relative_to(path)
+                jobs.append(Job(found, folder / target_name(found)))
+        elif output is None:
+            jobs.append(Job(path, path.parent / target_name(path)))
+        elif many or output.is_dir() or str(output).endswith("/"):
+            jobs.append(Job(path, output / target_name(path)))
+        else:
+            jobs.append(Job(path, output))
+    targets = [job.target for job in jobs]
+    duplicates = {t for t in targets if targets.count(t) > 1}
+    if duplicates:
+        raise click.UsageError(f"several inputs would write {sorted(duplicates)[0]}; use separate -o folders")
+    return jobs
+
+
+def run_jobs(jobs: list[Job], run: Callable[[Job], None], quiet: bool, label: str) -> list[tuple[Job, str]]:
+    """Run every job, continuing past failures; returns (job, message) of each failure."""
+    failures: list[tuple[Job, str]] = []
+    bar = tqdm(jobs, desc=label, unit="file", disable=quiet or len(jobs) < 2, leave=False)
+    for job in bar:
+        try:
+            run(job)
+        except HsicodecError as exc:
+            failures.append((job, str(exc)))
+            click.echo(f"hsicodec: error: {exc}", err=True)
+    return failures

@@ -1,0 +1,93 @@
+"""`hsicodec decompress`: .hsic files -> ENVI or GeoTIFF scenes."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+from tqdm import tqdm
+
+from hsicodec.checkpoints import find_by_sha, load_model
+from hsicodec.cli.batch import Job, expand_inputs, run_jobs
+from hsicodec.cli.options import (describe_rate, device_option, emit, json_option, output_option, overwrite_option, quiet_option,
+                                  resolve_device, warn, with_options)
+from hsicodec.codec import decode_tiles, rate_figures
+from hsicodec.container import HsicReader
+from hsicodec.errors import InputError, ModelError
+from hsicodec.io import SceneMeta, write_scene
+from hsicodec.latent_coding import LatentCoder
+
+SUFFIXES = {"envi": ".hdr", "gtiff": ".tif"}
+
+
+def find_hsic(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*.hsic") if p.is_file())
+
+
+@click.command(short_help="Decompress .hsic files to ENVI or GeoTIFF.")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@output_option
+@click.option("-f", "--format", "fmt", type=click.Choice(sorted(SUFFIXES)), default="envi", show_default=True,
+              help="Output format. ENVI keeps the source's interleave and byte order.")
+@with_options(device_option, overwrite_option, json_option, quiet_option)
+def decompress(inputs: tuple[Path, ...], output: Path | None, fmt: str, device: str, overwrite: bool,
+               as_json: bool, quiet: bool) -> None:
+    """Decompress .hsic files back to scenes with their metadata.
+
+    The file names its model; decoding needs nothing else. An INPUT folder is
+    searched recursively for .hsic files and mirrored under -o.
+
+    \b
+    Examples:
+      $ hsicodec decompress scene.hsic                 # -> scene.hdr + scene.img
+      $ hsicodec decompress scene.hsic -f gtiff -o scene_rec.tif
+      $ hsicodec decompress compressed/ -o restored/ --json
+    """
+    torch_device = resolve_device(device)
+    jobs = expand_inputs(inputs, output, find_hsic, lambda p: p.with_suffix(SUFFIXES[fmt]).name)
+    coders: dict[str, LatentCoder] = {}
+
+    def run(job: Job) -> None:
+        _decompress_one(job, fmt, torch_device, coders, overwrite, as_json, quiet or len(jobs) > 1)
+
+    failures = run_jobs(jobs, run, quiet, "decompress")
+    if failures:
+        warn(f"{len(failures)} of {len(jobs)} files failed:")
+        for job, message in failures:
+            warn(f"  {job.source}: {message}")
+        raise SystemExit(1)
+
+
+def _coder_for(reader: HsicReader, device, coders: dict[str, LatentCoder]) -> LatentCoder:
+    sha = reader.header.model_sha256
+    if sha not in coders:
+        entry = find_by_sha(sha)
+        if entry is None:
+            raise ModelError(f"{reader.path} needs model {reader.header.model_name!r} (sha256 {sha[:12]}...), "
+                             "which is not installed")
+        coders[sha] = LatentCoder(load_model(entry), device)
+    return coders[sha]
+
+
+def _decompress_one(job: Job, fmt: str, device, coders: dict[str, LatentCoder], overwrite: bool, as_json: bool,
+                    quiet: bool) -> None:
+    if job.target.exists() and not overwrite:
+        raise InputError(f"{job.target} exists; use --overwrite to replace it")
+    started = time.perf_counter()
+    with HsicReader(job.source) as reader:
+        header = reader.header
+        meta = SceneMeta.from_json(reader.metadata.get("scene", {}))
+        coder = _coder_for(reader, device, coders)
+        job.target.parent.mkdir(parents=True, exist_ok=True)
+        dtype = np.dtype(header.dtype)
+        shape = (header.height, header.width, header.bands)
+        with tqdm(total=header.n_tiles, desc=job.source.name, unit="tile", disable=quiet, leave=False) as bar:
+            written = write_scene(job.target, fmt, shape, dtype, meta, decode_tiles(reader, coder, meta.nodata,
+                                                                                      bar.update))
+        source_bytes = int(reader.metadata.get("source_bytes", 0)) or int(np.prod(shape)) * dtype.itemsize
+        shown = next((p for p in written if p.suffix == ".hdr"), written[0])
+        record = {"input": str(job.source), "output": str(shown), "files": [str(p) for p in written],
+                  "status": "ok", "format": fmt, **rate_figures(reader.file_bytes, shape, source_bytes),
+                  "seconds": round(time.perf_counter() - started, 3)}
+    emit(record, as_json, f"{job.source} -> {record['output']}: from {describe_rate(record)}")

@@ -1,0 +1,54 @@
+"""Entry point: the `hsicodec` click group and its error handling."""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from hsicodec import __version__
+from hsicodec.cli.compress import compress
+from hsicodec.cli.decompress import decompress
+from hsicodec.cli.evaluate import evaluate
+from hsicodec.cli.info import info
+from hsicodec.cli.models import models
+from hsicodec.errors import HsicodecError
+
+
+class Group(click.Group):
+    """Turns hsicodec's own errors into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HsicodecError as exc:
+            click.echo(f"hsicodec: error: {exc}", err=True)
+            sys.exit(1)
+        except OSError as exc:
+            if os.environ.get("HSICODEC_DEBUG"):
+                raise
+            click.echo(f"hsicodec: error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hsicodec")
+def cli() -> None:
+    """Learned compression of hyperspectral images (HiFiC, HiFiCSE, HiFiC3D).
+
+    \b
+    Examples:
+      $ hsicodec compress scene.hdr -r 0.4          # -> scene.hsic
+      $ hsicodec decompress scene.hsic              # -> scene.hdr + scene.img
+      $ hsicodec eval scene.hdr scene_rec.hdr       # PSNR, SSIM, SAM, MAE
+      $ hsicodec compress archive/ -o out/ -r 0.4   # a whole folder, mirrored
+    """
+
+
+for command in (compress, decompress, info, models, evaluate):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="hsicodec")

@@ -1,0 +1,52 @@
+"""Options and helpers shared by several commands."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+import torch
+
+from hsicodec.errors import InputError
+
+overwrite_option = click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
+json_option = click.option("--json", "as_json", is_flag=True,
+                           help="Print one JSON object per file on stdout (progress stays on stderr).")
+quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+                             show_default=True, help="Where E and G run; auto picks a GPU when one is present.")
+output_option = click.option("-o", "--output", type=click.Path(path_type=Path),
+                             help="Output file, or folder (created if needed) for several inputs.")
+
+
+def with_options(*options: Callable) -> Callable:
+    def decorate(func: Callable) -> Callable:
+        for option in reversed(options):
+            func = option(func)
+        return func
+    return decorate
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto -> cuda when available, else cpu; cuda without a GPU is an error."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda was asked for but no CUDA GPU is available")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def emit(record: dict[str, Any], as_json: bool, text: str) -> None:
+    """A result on stdout: JSON when asked for, else a human line."""
+    click.echo(json.dumps(record) if as_json else text)
+
+
+def describe_rate(record: dict[str, Any]) -> str:
+    """'12345 bytes, 0.412 bpp (0.0021 bpppb), ratio 250.1:1' from a record with rate figures."""
+    return (f"{record['bytes']} bytes, {record['bpp']:.3f} bpp ({record['bpppb']:.4f} bpppb), "
+            f"ratio {record['ratio']:.1f}:1")
+
+
+def warn(message: str) -> None:
+    click.echo(f"hsicodec: {message}", err=True)

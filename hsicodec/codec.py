@@ -1,0 +1,138 @@
+"""Scene <-> .hsic: the tiled compress and decompress pipelines.
+
+Compression reads the scene twice, tile by tile: once for the value range and
+spectral statistics (exact, streamed), once to code each tile. Peak memory is
+set by the tile size, not by the scene size.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from hsicodec.checkpoints import ModelEntry
+from hsicodec.container import (FileHeader, HsicReader, HsicWriter, Normalisation, Rect, SpectralBasis,
+                                TilePayload, quantise_basis, tile_rects)
+from hsicodec.errors import InputError
+from hsicodec.io import SceneReader
+from hsicodec.klt import SpectralStats, fit_klt, from_components, to_components, value_range
+from hsicodec.latent_coding import CodedLatents, LatentCoder
+from hsicodec.nn.hific import HiFiC
+
+DEFAULT_TILE = 256
+Progress = Callable[[int], None]
+
+
+def nodata_mask(block: np.ndarray, nodata: float | None) -> np.ndarray | None:
+    """Samples equal to the scene's nodata value (NaN nodata matches NaN), or None."""
+    if nodata is None:
+        return None
+    mask = np.isnan(block) if np.isnan(nodata) else block == nodata
+    return mask if mask.any() else None
+
+
+def _check_finite(block: np.ndarray, mask: np.ndarray | None, path: Path) -> None:
+    if block.dtype.kind != "f":
+        return
+    bad = ~np.isfinite(block)
+    if mask is not None:
+        bad &= ~mask
+    if bad.any():
+        raise InputError(f"{path}: scene has NaN or infinite values that are not its nodata value; "
+                         "set a nodata value in its header or clean the scene")
+
+
+def _pad_to_stride(u: np.ndarray) -> np.ndarray:
+    pad_h, pad_w = -u.shape[1] % HiFiC.STRIDE, -u.shape[2] % HiFiC.STRIDE
+    return np.pad(u, ((0, 0), (0, pad_h), (0, pad_w)), mode="symmetric") if pad_h or pad_w else u
+
+
+def scene_statistics(reader: SceneReader, grid: list[Rect], progress: Progress | None = None) -> SpectralStats:
+    """First pass: value range and spectral moments of the valid pixels."""
+    stats = SpectralStats(reader.shape[2])
+    for rect in grid:
+        block = reader.read(*rect)
+        mask = nodata_mask(block, reader.meta.nodata)
+        _check_finite(block, mask, reader.path)
+        bands = block.shape[-1]
+        stats.update(block.reshape(-1, bands), None if mask is None else ~mask.reshape(-1, bands))
+        if progress:
+            progress(1)
+    return stats
+
+
+def spectral_front_end(stats: SpectralStats, components: int) -> tuple[Normalisation, SpectralBasis]:
+    """Normalisation and quantised KLT basis of a scene (an all-nodata scene gets a zero basis)."""
+    if stats.valid_samples == 0:
+        return Normalisation(0.0, 1.0), quantise_basis(
+            SpectralBasis(np.zeros(stats.bands, np.float32), np.zeros((components, stats.bands), np.float32)))
+    lo, hi = value_range(stats)
+    mean, basis = fit_klt(stats, components)
+    return Normalisation(lo, hi), quantise_basis(SpectralBasis(mean, basis))
+
+
+def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: LatentCoder,
+                   tile_size: int = DEFAULT_TILE, progress: Progress | None = None) -> Path:
+    """Write `reader`'s scene to `output` (.hsic), atomically. Progress counts tiles, twice."""
+    height, width, bands = reader.shape
+    if height * width * bands == 0:
+        raise InputError(f"{reader.path}: scene is empty ({height}x{width}x{bands})")
+    header = FileHeader(height=height, width=width, bands=bands, dtype=reader.dtype.name,
+                        byteorder=reader.meta.byteorder, tile_size=tile_size, components=entry.channels,
+                        model_name=entry.name, model_sha256=entry.sha256)
+    grid = header.tile_grid()
+    norm, basis = spectral_front_end(scene_statistics(reader, grid, progress), entry.channels)
+    fill = basis.mean.astype(np.float64) * (norm.hi - norm.lo) + norm.lo
+    metadata = {"scene": reader.meta.to_json(), "source_name": reader.path.name,
+                "source_bytes": reader.storage_bytes}
+    with HsicWriter(output, header, norm, basis, metadata) as writer:
+        for index, (row0, col0, tile_height, tile_width) in enumerate(grid):
+            block = reader.read(row0, col0, tile_height, tile_width)
+            mask = nodata_mask(block, reader.meta.nodata)
+            values = block.astype(np.float64)
+            if mask is not None:
+                values = np.where(mask, fill, values)
+            u = to_components(values, norm.lo, norm.hi, basis.mean, basis.basis)
+            coded = coder.encode(_pad_to_stride(u))
+            writer.add_tile(TilePayload(index=index, row0=row0, col0=col0, height=tile_height,
+                                        width=tile_width, y_shape=coded.y_shape, z_shape=coded.z_shape,
+                                        y_words=coded.y_words, z_words=coded.z_words,
+                                        symbol_crc=coded.symbol_crc, nodata_mask=mask))
+            if progress:
+                progress(1)
+    return output
+
+
+def rate_figures(file_bytes: int, shape: tuple[int, int, int], source_bytes: int) -> dict[str, float]:
+    """bpp = file bits / (H*W); bpppb = bpp / B; ratio = source storage / file size."""
+    height, width, bands = shape
+    bpp = 8 * file_bytes / (height * width)
+    return {"bytes": file_bytes, "bpp": bpp, "bpppb": bpp / bands, "ratio": source_bytes / file_bytes}
+
+
+def _cast(values: np.ndarray, dtype: np.dtype, norm: Normalisation) -> np.ndarray:
+    """Reconstructed values -> the source sample type, clipped to the scene's range."""
+    values = np.clip(values, norm.lo, norm.hi)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+    return values.astype(dtype)
+
+
+def decode_tiles(reader: HsicReader, coder: LatentCoder, nodata: float | None,
+                 progress: Progress | None = None) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(row0, col0, block) of every tile, in the source's sample type."""
+    dtype = np.dtype(reader.header.dtype)
+    norm, basis = reader.norm, reader.basis
+    for index in range(reader.header.n_tiles):
+        tile = reader.read_tile(index)
+        u_hat = coder.decode(CodedLatents(tile.y_shape, tile.z_shape, tile.y_words, tile.z_words, tile.symbol_crc))
+        values = from_components(u_hat[:, : tile.height, : tile.width], norm.lo, norm.hi, basis.mean, basis.basis)
+        block = _cast(values, dtype, norm)
+        if tile.nodata_mask is not None:
+            block[tile.nodata_mask] = nodata
+        if progress:
+            progress(1)
+        yield tile.row0, tile.col0, block
+

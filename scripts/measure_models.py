@@ -1,0 +1,86 @@
+"""Measure installed models on the `eval` split with the real coder; record it in models/manifest.json.
+
+    python scripts/measure_models.py [--models NAME ...] [--markdown]
+
+For every eval scene: compress to a temporary .hsic, decode it again, and
+measure bpp (every byte of the file over H*W), PSNR, SSIM, SAM and the
+compress / decompress throughput in MB/s of raw input. Prints a table and
+stores per-scene figures and their means under each model's `metrics`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hsicodec.checkpoints import ModelEntry, load_model, read_manifest, write_manifest
+from hsicodec.codec import compress_scene, rate_figures
+from hsicodec.io import open_scene
+from hsicodec.latent_coding import LatentCoder
+from hsicodec.verify import verify_file
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def eval_scenes(data: Path) -> list[tuple[str, Path, str | None]]:
+    scenes = []
+    for entry in json.loads((data / "manifest.json").read_text()):
+        if entry["split"] == "eval":
+            var = entry.get("var") if str(entry.get("var", "")).isidentifier() else None
+            scenes.append((entry["id"], data / entry["files"][0], var))
+    return scenes
+
+
+def measure(entry: ModelEntry, scenes: list[tuple[str, Path, str | None]]) -> dict:
+    coder = LatentCoder(load_model(entry), torch.device("cpu"))
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        packed = Path(tmp) / "scene.hsic"
+        for name, path, var in scenes:
+            with open_scene(path, var) as reader:
+                raw_mb = np.prod(reader.shape) * reader.dtype.itemsize / 1e6
+                started = time.perf_counter()
+                compress_scene(reader, packed, entry, coder)
+                compress_s = time.perf_counter() - started
+                started = time.perf_counter()
+                quality = verify_file(packed, reader, coder)
+                verify_s = time.perf_counter() - started
+                rows[name] = {"shape": list(reader.shape),
+                              **rate_figures(packed.stat().st_size, reader.shape, reader.storage_bytes),
+                              **quality, "compress_mb_s": raw_mb / compress_s, "decode_and_compare_mb_s": raw_mb / verify_s}
+    keys = ("bpp", "bpppb", "psnr", "ssim", "sam")
+    return {"eval": rows, "eval_mean": {k: float(np.mean([r[k] for r in rows.values()])) for k in keys}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="*", help="names to measure (default: all installed)")
+    parser.add_argument("--data", type=Path, default=DATA)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    scenes = eval_scenes(args.data)
+    entries = read_manifest()
+    updated = []
+    for entry in entries:
+        if args.models and entry.name not in args.models:
+            updated.append(entry)
+            continue
+        metrics = measure(entry, scenes)
+        updated.append(ModelEntry(**{**entry.to_json(), "metrics": metrics}))
+        print(f"\n{entry.name}\n| scene | H x W x B | bytes | bpp | bpppb | PSNR dB | SSIM | SAM deg | compress MB/s |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for name, r in metrics["eval"].items():
+            print(f"| {name} | {'x'.join(map(str, r['shape']))} | {r['bytes']} | {r['bpp']:.3f} | {r['bpppb']:.4f} | "
+                  f"{r['psnr']:.2f} | {r['ssim']:.4f} | {r['sam']:.2f} | {r['compress_mb_s']:.2f} |")
+        m = metrics["eval_mean"]
+        print(f"| mean | | | {m['bpp']:.3f} | {m['bpppb']:.4f} | {m['psnr']:.2f} | {m['ssim']:.4f} | {m['sam']:.2f} | |")
+    write_manifest(updated)
+
+
+if __name__ == "__main__":
+    main()
