@@ -13,7 +13,7 @@ import numpy as np
 
 from hsicodec.checkpoints import ModelEntry
 from hsicodec.container import (FileHeader, HsicReader, HsicWriter, Normalisation, Rect, SpectralBasis,
-                                TilePayload, quantise_basis, tile_rects)
+                                TilePayload, quantise_basis)
 from hsicodec.errors import InputError
 from hsicodec.io import SceneReader
 from hsicodec.klt import SpectralStats, fit_klt, from_components, to_components, value_range
@@ -68,8 +68,8 @@ def spectral_front_end(stats: SpectralStats, components: int) -> tuple[Normalisa
         return Normalisation(0.0, 1.0), quantise_basis(
             SpectralBasis(np.zeros(stats.bands, np.float32), np.zeros((components, stats.bands), np.float32)))
     lo, hi = value_range(stats)
-    mean, basis = fit_klt(stats, components)
-    return Normalisation(lo, hi), quantise_basis(SpectralBasis(mean, basis))
+    mean, basis, variances = fit_klt(stats, components)
+    return Normalisation(lo, hi), quantise_basis(SpectralBasis(mean, basis), variances)
 
 
 def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: LatentCoder,

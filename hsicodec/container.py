@@ -36,7 +36,11 @@ MAX_COMPONENTS = 65535
 MAX_HEADER_SIZE = 1 << 20
 MAX_METADATA_SIZE = 1 << 26
 MAX_LATENT_ELEMENTS = (1 << 31) - 1
-BASIS_LEVELS = 32767
+BASIS_ERROR_BUDGET = 1e-6
+"""Per-band MSE (normalised scene) that the stored basis may add: 60 dB below the peak."""
+MEAN_EXPONENT = -14
+"""The mean spectrum (normalised units) is stored in steps of 2**-14."""
+MAX_LEVEL = (1 << 30) - 1
 """Basis rows are stored as int16 in [-32767, 32767] times a power of two."""
 MIN_EXPONENT, MAX_EXPONENT = -149, 113
 """Range of a basis row's power-of-two exponent (keeps q * 2**e exact in float32)."""
@@ -126,10 +130,15 @@ class Normalisation:
 
 @dataclass
 class SpectralBasis:
-    """Per-scene KLT: mean spectrum (B,) and K orthonormal rows (K, B), float32."""
+    """Per-scene KLT: mean spectrum (B,) and K orthonormal rows (K, B), float32.
+
+    ``exponents`` (K + 1,) are the power-of-two quantisation steps of the mean and
+    of each row, set by `quantise_basis` and by the reader; None before quantisation.
+    """
 
     mean: np.ndarray
     basis: np.ndarray
+    exponents: np.ndarray | None = None
 
 
 @dataclass
@@ -149,15 +158,27 @@ class TilePayload:
     nodata_mask: np.ndarray | None
 
 
-def quantise_basis(b: SpectralBasis) -> SpectralBasis:
-    """The basis exactly as a `.hsic` file stores it (idempotent).
+def quantise_basis(b: SpectralBasis, variances: np.ndarray | None = None,
+                   error_budget: float = BASIS_ERROR_BUDGET) -> SpectralBasis:
+    """The basis exactly as a `.hsic` file stores it (idempotent for the same variances).
 
-    The mean stays float32; each basis row becomes int16 levels times a
-    power-of-two scale (error at most 2**-15 of the row's peak).
+    The mean is stored in steps of 2**MEAN_EXPONENT. Row k is stored in steps of
+    the largest power of two s_k with variances[k] * s_k**2 / 12 <= error_budget / K,
+    so the basis adds at most about `error_budget` to the per-band MSE of the
+    normalised scene (variances: of the KLT components; 1 when not given).
     """
     mean, basis = _checked_basis(b)
-    exponents = _row_exponents(basis)
-    return SpectralBasis(mean.copy(), _dequantise(_levels(basis, exponents), exponents))
+    k = basis.shape[0]
+    variances = np.ones(k) if variances is None else np.asarray(variances, dtype=np.float64)
+    steps = np.sqrt(12 * error_budget / (max(k, 1) * np.maximum(variances, 1e-30)))
+    row_exponents = np.clip(np.floor(np.log2(steps)), MIN_EXPONENT, MAX_EXPONENT)
+    exponents = np.concatenate([[MEAN_EXPONENT], row_exponents]).astype(np.int16)
+    values = np.concatenate([mean[None], basis])
+    levels = np.rint(np.ldexp(values.astype(np.float64), -exponents.astype(np.int64)[:, None]))
+    if np.abs(levels).max(initial=0) > MAX_LEVEL:
+        raise ValueError("basis or mean too large to store")
+    stored = _dequantise(levels.astype(np.int32), exponents)
+    return SpectralBasis(stored[0], stored[1:], exponents)
 
 
 def _checked_basis(b: SpectralBasis) -> tuple[np.ndarray, np.ndarray]:
@@ -171,23 +192,9 @@ def _checked_basis(b: SpectralBasis) -> tuple[np.ndarray, np.ndarray]:
     return mean, basis
 
 
-def _row_exponents(basis: np.ndarray) -> np.ndarray:
-    """Smallest e (clamped) with max|row| <= 32767 * 2**e, per row, int16."""
-    peak = np.abs(basis.astype(np.float64)).max(axis=1, initial=0.0)
-    mantissa, exponent = np.frexp(peak / BASIS_LEVELS)  # peak / 32767 = m * 2**e, m in [0.5, 1)
-    exponent = exponent - (mantissa == 0.5)  # an exact power of two needs no extra bit
-    return np.clip(exponent, MIN_EXPONENT, MAX_EXPONENT).astype(np.int16)
-
-
-def _levels(basis: np.ndarray, exponents: np.ndarray) -> np.ndarray:
-    """int16 levels of each row at its power-of-two scale."""
-    scaled = np.ldexp(basis.astype(np.float64), -exponents.astype(np.int64)[:, None])
-    return np.clip(np.rint(scaled), -BASIS_LEVELS, BASIS_LEVELS).astype(np.int16)
-
-
 def _dequantise(levels: np.ndarray, exponents: np.ndarray) -> np.ndarray:
-    """float32 basis from int16 levels and per-row exponents (exact)."""
-    return np.ldexp(levels.astype(np.float32), exponents.astype(np.int32)[:, None])
+    """float32 rows from integer levels and per-row exponents (exact)."""
+    return np.ldexp(levels.astype(np.float64), exponents.astype(np.int32)[:, None]).astype(np.float32)
 
 
 # --------------------------------------------------------------------------- validation
@@ -254,10 +261,18 @@ def _header_bytes(h: FileHeader) -> bytes:
 
 
 def _basis_payload(basis: SpectralBasis) -> bytes:
+    """K, B, exponents, then zlib of the int32 level differences along the bands."""
+    if basis.exponents is None:
+        basis = quantise_basis(basis)
     mean, rows = _checked_basis(basis)
-    exponents = _row_exponents(rows)
-    return (_BASIS_HEAD.pack(rows.shape[0], rows.shape[1]) + mean.astype("<f4").tobytes()
-            + exponents.astype("<i2").tobytes() + _levels(rows, exponents).astype("<i2").tobytes())
+    exponents = np.asarray(basis.exponents, dtype=np.int16)
+    values = np.concatenate([mean[None], rows]).astype(np.float64)
+    levels = np.rint(np.ldexp(values, -exponents.astype(np.int64)[:, None])).astype(np.int64)
+    if not np.array_equal(_dequantise(levels, exponents), values.astype(np.float32)):
+        raise ValueError("basis is not on its exponents' grid; pass it through quantise_basis")
+    deltas = np.diff(levels, axis=1, prepend=0).astype("<i4")
+    return (_BASIS_HEAD.pack(rows.shape[0], rows.shape[1]) + exponents.astype("<i2").tobytes()
+            + zlib.compress(deltas.tobytes(), 9))
 
 
 def _metadata_payload(metadata: dict) -> bytes:
@@ -588,16 +603,23 @@ class HsicReader:
         if (k, b) != (self.header.components, self.header.bands):
             raise self._fail(f"BASIS section shape ({k}, {b}) differs from the header's "
                              f"({self.header.components}, {self.header.bands})")
-        expected = _BASIS_HEAD.size + 4 * b + 2 * k + 2 * k * b
-        if len(payload) != expected:
-            raise self._fail(f"BASIS section has {len(payload)} bytes, expected {expected}")
-        at = _BASIS_HEAD.size
-        mean = np.frombuffer(payload, "<f4", b, at).astype(np.float32)
-        exponents = np.frombuffer(payload, "<i2", k, at + 4 * b).astype(np.int16)
-        levels = np.frombuffer(payload, "<i2", k * b, at + 4 * b + 2 * k).reshape(k, b)
-        if not np.isfinite(mean).all() or ((exponents < MIN_EXPONENT) | (exponents > MAX_EXPONENT)).any():
-            raise self._fail("BASIS section holds a non-finite mean or an out-of-range exponent")
-        return SpectralBasis(mean, _dequantise(levels, exponents))
+        at = _BASIS_HEAD.size + 2 * (k + 1)
+        if len(payload) < at:
+            raise self._fail("BASIS section is truncated")
+        exponents = np.frombuffer(payload, "<i2", k + 1, _BASIS_HEAD.size).astype(np.int16)
+        size = 4 * (k + 1) * b
+        inflater = zlib.decompressobj()
+        try:
+            raw = inflater.decompress(payload[at:], size)
+        except zlib.error as err:
+            raise self._fail(f"BASIS levels are not zlib data: {err}") from err
+        if len(raw) != size or inflater.unconsumed_tail or not inflater.eof:
+            raise self._fail(f"BASIS levels do not inflate to {size} bytes")
+        levels = np.cumsum(np.frombuffer(raw, "<i4").reshape(k + 1, b).astype(np.int64), axis=1)
+        if ((exponents < MIN_EXPONENT) | (exponents > MAX_EXPONENT)).any() or np.abs(levels).max() > MAX_LEVEL:
+            raise self._fail("BASIS section holds an out-of-range exponent or level")
+        stored = _dequantise(levels, exponents)
+        return SpectralBasis(stored[0], stored[1:], exponents)
 
     def _parse_tile(self, payload: memoryview, index: int) -> TilePayload:
         fields = _TILE_HEAD.unpack_from(payload)

@@ -88,8 +88,10 @@ def value_range(stats: SpectralStats) -> tuple[float, float]:
     return stats.lo, stats.lo + 1.0
 
 
-def fit_klt(stats: SpectralStats, components: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean (B,) and basis (K, B) of the normalised scene, leading eigenvectors first.
+def fit_klt(stats: SpectralStats, components: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean (B,), basis (K, B) and component variances (K,) of the normalised scene.
+
+    Leading eigenvectors come first.
 
     Each basis row's sign makes its largest-magnitude entry positive; rows beyond
     the scene's band count are zero.
@@ -99,11 +101,13 @@ def fit_klt(stats: SpectralStats, components: int) -> tuple[np.ndarray, np.ndarr
     mean = (stats.mean() - lo) / scale
     eigvals, eigvecs = np.linalg.eigh(stats.covariance() / scale**2)
     order = np.argsort(eigvals)[::-1][:components]
+    variances = np.zeros(components)
+    variances[: len(order)] = np.maximum(eigvals[order], 0.0)
     basis = np.zeros((components, stats.bands))
     vectors = eigvecs[:, order].T
     signs = np.sign(vectors[np.arange(len(order)), np.abs(vectors).argmax(axis=1)])
     basis[: len(order)] = vectors * signs[:, None]
-    return mean.astype(np.float32), basis.astype(np.float32)
+    return mean.astype(np.float32), basis.astype(np.float32), variances
 
 
 def to_components(x: np.ndarray, lo: float, hi: float, mean: np.ndarray, basis: np.ndarray) -> np.ndarray:

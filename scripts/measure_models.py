@@ -52,7 +52,8 @@ def measure(entry: ModelEntry, scenes: list[tuple[str, Path, str | None]]) -> di
                 verify_s = time.perf_counter() - started
                 rows[name] = {"shape": list(reader.shape),
                               **rate_figures(packed.stat().st_size, reader.shape, reader.storage_bytes),
-                              **quality, "compress_mb_s": raw_mb / compress_s, "decode_and_compare_mb_s": raw_mb / verify_s}
+                              **quality, "compress_mb_s": raw_mb / compress_s,
+                              "decode_and_compare_mb_s": raw_mb / verify_s}
     keys = ("bpp", "bpppb", "psnr", "ssim", "sam")
     return {"eval": rows, "eval_mean": {k: float(np.mean([r[k] for r in rows.values()])) for k in keys}}
 
@@ -75,10 +76,12 @@ def main() -> None:
         print(f"\n{entry.name}\n| scene | H x W x B | bytes | bpp | bpppb | PSNR dB | SSIM | SAM deg | compress MB/s |")
         print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
         for name, r in metrics["eval"].items():
-            print(f"| {name} | {'x'.join(map(str, r['shape']))} | {r['bytes']} | {r['bpp']:.3f} | {r['bpppb']:.4f} | "
-                  f"{r['psnr']:.2f} | {r['ssim']:.4f} | {r['sam']:.2f} | {r['compress_mb_s']:.2f} |")
+            shape = "x".join(map(str, r["shape"]))
+            print(f"| {name} | {shape} | {r['bytes']} | {r['bpp']:.3f} | {r['bpppb']:.4f} | {r['psnr']:.2f} "
+                  f"| {r['ssim']:.4f} | {r['sam']:.2f} | {r['compress_mb_s']:.2f} |")
         m = metrics["eval_mean"]
-        print(f"| mean | | | {m['bpp']:.3f} | {m['bpppb']:.4f} | {m['psnr']:.2f} | {m['ssim']:.4f} | {m['sam']:.2f} | |")
+        print(f"| mean | | | {m['bpp']:.3f} | {m['bpppb']:.4f} | {m['psnr']:.2f} | {m['ssim']:.4f} "
+              f"| {m['sam']:.2f} | |")
     write_manifest(updated)
 
 

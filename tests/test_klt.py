@@ -42,21 +42,22 @@ def test_klt_round_trip_is_exact_with_all_components_and_orders_energy() -> None
     stats = SpectralStats(8)
     stats.update(x)
     lo, hi = value_range(stats)
-    mean, basis = fit_klt(stats, 8)
+    mean, basis, variances = fit_klt(stats, 8)
     np.testing.assert_allclose(basis @ basis.T, np.eye(8), atol=1e-5)
     cube = x.reshape(40, 50, 8)
     u = to_components(cube, lo, hi, mean, basis)
     assert u.shape == (8, 40, 50)
     energy = (u**2).mean(axis=(1, 2))
     assert np.all(np.diff(energy[:4]) < 0)
+    np.testing.assert_allclose(energy * 8, variances, rtol=1e-3, atol=1e-9)
     np.testing.assert_allclose(from_components(u, lo, hi, mean, basis), cube, rtol=1e-4)
 
 
 def test_more_components_than_bands_gives_zero_rows() -> None:
     stats = SpectralStats(3)
     stats.update(np.random.default_rng(3).normal(size=(100, 3)))
-    _, basis = fit_klt(stats, 5)
-    assert basis.shape == (5, 3) and not basis[3:].any()
+    _, basis, variances = fit_klt(stats, 5)
+    assert basis.shape == (5, 3) and not basis[3:].any() and not variances[3:].any()
 
 
 def test_constant_scene_gets_a_unit_range() -> None:

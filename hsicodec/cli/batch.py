@@ -44,8 +44,8 @@ def expand_inputs(inputs: tuple[Path, ...], output: Path | None, find: Callable[
     return jobs
 
 
-def run_jobs(jobs: list[Job], run: Callable[[Job], None], quiet: bool, label: str) -> list[tuple[Job, str]]:
-    """Run every job, continuing past failures; returns (job, message) of each failure."""
+def run_jobs(jobs: list[Job], run: Callable[[Job], None], quiet: bool, label: str) -> None:
+    """Run every job, continuing past failures; list the failures at the end and exit 1 if any."""
     failures: list[tuple[Job, str]] = []
     bar = tqdm(jobs, desc=label, unit="file", disable=quiet or len(jobs) < 2, leave=False)
     for job in bar:
@@ -54,4 +54,8 @@ def run_jobs(jobs: list[Job], run: Callable[[Job], None], quiet: bool, label: st
         except HsicodecError as exc:
             failures.append((job, str(exc)))
             click.echo(f"hsicodec: error: {exc}", err=True)
-    return failures
+    if failures:
+        click.echo(f"hsicodec: {len(failures)} of {len(jobs)} files failed:", err=True)
+        for job, message in failures:
+            click.echo(f"hsicodec:   {job.source}: {message}", err=True)
+        raise SystemExit(1)

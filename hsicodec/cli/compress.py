@@ -9,8 +9,10 @@ from tqdm import tqdm
 
 from hsicodec.checkpoints import ModelEntry, find_model, load_model
 from hsicodec.cli.batch import Job, expand_inputs, run_jobs
-from hsicodec.cli.options import (describe_rate, device_option, emit, json_option, output_option, overwrite_option, quiet_option,
-                                  resolve_device, warn, with_options)
+from hsicodec.cli.options import (
+    describe_rate, device_option, emit, json_option, output_option, overwrite_option, quiet_option,
+    resolve_device, with_options,
+)
 from hsicodec.codec import DEFAULT_TILE, compress_scene, rate_figures
 from hsicodec.container import HsicReader
 from hsicodec.errors import ContainerError, InputError
@@ -66,12 +68,7 @@ def compress(inputs: tuple[Path, ...], output: Path | None, rate: float | None, 
     def run(job: Job) -> None:
         _compress_one(job, entry, coder, var, tile_size, verify, overwrite, as_json, quiet or len(jobs) > 1)
 
-    failures = run_jobs(jobs, run, quiet, "compress")
-    if failures:
-        warn(f"{len(failures)} of {len(jobs)} files failed:")
-        for job, message in failures:
-            warn(f"  {job.source}: {message}")
-        raise SystemExit(1)
+    run_jobs(jobs, run, quiet, "compress")
 
 
 def _compress_one(job: Job, entry: ModelEntry, coder: LatentCoder, var: str | None, tile_size: int,

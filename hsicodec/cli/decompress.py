@@ -10,8 +10,10 @@ from tqdm import tqdm
 
 from hsicodec.checkpoints import find_by_sha, load_model
 from hsicodec.cli.batch import Job, expand_inputs, run_jobs
-from hsicodec.cli.options import (describe_rate, device_option, emit, json_option, output_option, overwrite_option, quiet_option,
-                                  resolve_device, warn, with_options)
+from hsicodec.cli.options import (
+    describe_rate, device_option, emit, json_option, output_option, overwrite_option, quiet_option,
+    resolve_device, with_options,
+)
 from hsicodec.codec import decode_tiles, rate_figures
 from hsicodec.container import HsicReader
 from hsicodec.errors import InputError, ModelError
@@ -51,12 +53,7 @@ def decompress(inputs: tuple[Path, ...], output: Path | None, fmt: str, device: 
     def run(job: Job) -> None:
         _decompress_one(job, fmt, torch_device, coders, overwrite, as_json, quiet or len(jobs) > 1)
 
-    failures = run_jobs(jobs, run, quiet, "decompress")
-    if failures:
-        warn(f"{len(failures)} of {len(jobs)} files failed:")
-        for job, message in failures:
-            warn(f"  {job.source}: {message}")
-        raise SystemExit(1)
+    run_jobs(jobs, run, quiet, "decompress")
 
 
 def _coder_for(reader: HsicReader, device, coders: dict[str, LatentCoder]) -> LatentCoder:

@@ -46,7 +46,3 @@ def describe_rate(record: dict[str, Any]) -> str:
     """'12345 bytes, 0.412 bpp (0.0021 bpppb), ratio 250.1:1' from a record with rate figures."""
     return (f"{record['bytes']} bytes, {record['bpp']:.3f} bpp ({record['bpppb']:.4f} bpppb), "
             f"ratio {record['ratio']:.1f}:1")
-
-
-def warn(message: str) -> None:
-    click.echo(f"hsicodec: {message}", err=True)
