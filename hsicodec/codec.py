@@ -43,8 +43,13 @@ def _check_finite(block: np.ndarray, mask: np.ndarray | None, path: Path) -> Non
                          "set a nodata value in its header or clean the scene")
 
 
+MIN_PLANE = 2 * HiFiC.STRIDE  # E and G mirror-pad their 2x2 latent: it must not be 1 pixel wide
+
+
 def _pad_to_stride(u: np.ndarray) -> np.ndarray:
-    pad_h, pad_w = -u.shape[1] % HiFiC.STRIDE, -u.shape[2] % HiFiC.STRIDE
+    """Mirror-pad planes (C, h, w) to multiples of the network stride, at least MIN_PLANE."""
+    height, width = (max(MIN_PLANE, n + (-n % HiFiC.STRIDE)) for n in u.shape[1:])
+    pad_h, pad_w = height - u.shape[1], width - u.shape[2]
     return np.pad(u, ((0, 0), (0, pad_h), (0, pad_w)), mode="symmetric") if pad_h or pad_w else u
 
 

@@ -1,6 +1,7 @@
 """Running one job per input file: progress bar, failures reported at the end."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -47,13 +48,19 @@ def expand_inputs(inputs: tuple[Path, ...], output: Path | None, find: Callable[
 def run_jobs(jobs: list[Job], run: Callable[[Job], None], quiet: bool, label: str) -> None:
     """Run every job, continuing past failures; list the failures at the end and exit 1 if any."""
     failures: list[tuple[Job, str]] = []
-    bar = tqdm(jobs, desc=label, unit="file", disable=quiet or len(jobs) < 2, leave=False)
+    bar = tqdm(jobs, desc=label, unit="file", disable=True if quiet or len(jobs) < 2 else None, leave=False)
     for job in bar:
         try:
             run(job)
         except HsicodecError as exc:
             failures.append((job, str(exc)))
             click.echo(f"hsicodec: error: {exc}", err=True)
+        except Exception as exc:  # a bug must not stop the rest of a batch, nor show a traceback
+            if os.environ.get("HSICODEC_DEBUG"):
+                raise
+            message = f"internal error ({type(exc).__name__}: {exc}); set HSICODEC_DEBUG=1 for details"
+            failures.append((job, message))
+            click.echo(f"hsicodec: error: {message}", err=True)
     if failures:
         click.echo(f"hsicodec: {len(failures)} of {len(jobs)} files failed:", err=True)
         for job, message in failures:

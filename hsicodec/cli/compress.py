@@ -61,6 +61,9 @@ def compress(inputs: tuple[Path, ...], output: Path | None, rate: float | None, 
       $ hsicodec compress archive/ -o compressed/ -r 0.4 --json
     """
     entry = find_model(model_name, rate)
+    if model_name is None and rate is not None and abs(entry.target_bpp - rate) > 0.25 * rate:
+        click.echo(f"hsicodec: note: no model targets {rate:g} bpp; using {entry.name} "
+                   f"(target {entry.target_bpp:g} bpp, see `hsicodec models`)", err=True)
     torch_device = resolve_device(device)
     coder = LatentCoder(load_model(entry), torch_device)
     jobs = expand_inputs(inputs, output, find_scenes, hsic_name)
@@ -84,7 +87,8 @@ def _compress_one(job: Job, entry: ModelEntry, coder: LatentCoder, var: str | No
     with open_scene(job.source, var=var) as reader:
         height, width, _ = reader.shape
         tiles = -(-height // tile_size) * -(-width // tile_size)
-        with tqdm(total=2 * tiles, desc=job.source.name, unit="tile", disable=quiet, leave=False) as bar:
+        with tqdm(total=2 * tiles, desc=job.source.name, unit="tile", disable=True if quiet else None,
+                  leave=False) as bar:
             compress_scene(reader, job.target, entry, coder, tile_size, bar.update)
         seconds = time.perf_counter() - started
         record = {"input": str(job.source), "output": str(job.target), "status": "ok", "model": entry.name,

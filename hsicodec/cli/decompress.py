@@ -79,7 +79,8 @@ def _decompress_one(job: Job, fmt: str, device, coders: dict[str, LatentCoder], 
         job.target.parent.mkdir(parents=True, exist_ok=True)
         dtype = np.dtype(header.dtype)
         shape = (header.height, header.width, header.bands)
-        with tqdm(total=header.n_tiles, desc=job.source.name, unit="tile", disable=quiet, leave=False) as bar:
+        with tqdm(total=header.n_tiles, desc=job.source.name, unit="tile", disable=True if quiet else None,
+                  leave=False) as bar:
             written = write_scene(job.target, fmt, shape, dtype, meta, decode_tiles(reader, coder, meta.nodata,
                                                                                       bar.update))
         source_bytes = int(reader.metadata.get("source_bytes", 0)) or int(np.prod(shape)) * dtype.itemsize

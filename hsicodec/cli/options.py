@@ -13,7 +13,8 @@ from hsicodec.errors import InputError
 overwrite_option = click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="Print one JSON object per file on stdout (progress stays on stderr).")
-quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+quiet_option = click.option("-q", "--quiet", is_flag=True,
+                            help="No progress bars (they are shown only when stderr is a terminal).")
 device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
                              show_default=True, help="Where E and G run; auto picks a GPU when one is present.")
 output_option = click.option("-o", "--output", type=click.Path(path_type=Path),

@@ -84,6 +84,7 @@ def _read_meta(ds: rasterio.DatasetReader, path: Path, bands: int) -> SceneMeta:
         kw["band_names"] = list(ds.descriptions)
     if ds.nodata is not None:
         kw["nodata"] = float(ds.nodata)
+    band_tags = _without_derived(band_tags, kw)
     georeferenced = ds.crs is not None or not ds.transform.is_identity
     return SceneMeta(
         byteorder=byteorder,
@@ -95,6 +96,19 @@ def _read_meta(ds: rasterio.DatasetReader, path: Path, bands: int) -> SceneMeta:
         source_format="gtiff",
         **kw,
     )
+
+
+def _without_derived(band_tags: list[dict[str, str]], kw: dict) -> list[dict[str, str]]:
+    """Band tags minus the wavelength/fwhm/bbl/units entries that `_band_tags` writes back identically."""
+    structured = {"wavelength": kw.get("wavelengths"), "fwhm": kw.get("fwhm"), "bbl": kw.get("bbl")}
+    kept = []
+    for i, tags in enumerate(band_tags):
+        tags = {k: v for k, v in tags.items()
+                if not (structured.get(k) is not None and fmt_number(structured[k][i]) == v)
+                and not (k == "wavelength_units" and v == kw.get("wavelength_units")
+                         and kw.get("wavelengths") is not None)}
+        kept.append(tags)
+    return kept if any(kept) else []
 
 
 def _band_numbers(band_tags: list[dict[str, str]], key: str) -> list[float] | None:
