@@ -58,7 +58,7 @@ def _int_field(fields: dict[str, str], key: str, where: str, default: int | None
 
 
 class EnviReader(SceneReader):
-    """An ENVI scene, read through a numpy memmap of its data file (BSQ, BIL or BIP)."""
+    """An ENVI scene, read window by window through numpy memmaps of its data file (BSQ, BIL or BIP)."""
 
     def __init__(self, header: Path, data: Path | None = None) -> None:
         where = str(header)
@@ -101,9 +101,8 @@ class EnviReader(SceneReader):
         self.storage_bytes = size + len(raw)
         layout = {"bsq": (b, h, w), "bil": (h, b, w), "bip": (h, w, b)}[interleave]
         self._interleave = interleave
-        self._map: np.memmap | None = np.memmap(
-            data, dtype=self.dtype.newbyteorder(byteorder), mode="r", offset=offset, shape=layout
-        )
+        self._layout: tuple[np.dtype, int, tuple[int, int, int]] | None = (
+            self.dtype.newbyteorder(byteorder), offset, layout)
         crs_wkt, transform = georef_of_envi(data) if "map info" in fields else (None, None)
         self.meta = SceneMeta(
             byteorder=byteorder,
@@ -115,20 +114,24 @@ class EnviReader(SceneReader):
         )
 
     def _read(self, row0: int, col0: int, height: int, width: int) -> np.ndarray:
-        if self._map is None:
+        if self._layout is None:
             raise ValueError(f"{self.path}: reader is closed")
+        dtype, offset, layout = self._layout
+        # A map per read, dropped after it: pages read leave the process instead of piling up in its RSS.
+        data = np.memmap(self.data_path, dtype=dtype, mode="r", offset=offset, shape=layout)
         rows, cols = slice(row0, row0 + height), slice(col0, col0 + width)
         out = np.empty((height, width, self.shape[2]), dtype=self.dtype)
         if self._interleave == "bsq":
-            out[...] = self._map[:, rows, cols].transpose(1, 2, 0)
+            out[...] = data[:, rows, cols].transpose(1, 2, 0)
         elif self._interleave == "bil":
-            out[...] = self._map[rows, :, cols].transpose(0, 2, 1)
+            out[...] = data[rows, :, cols].transpose(0, 2, 1)
         else:
-            out[...] = self._map[rows, cols, :]
+            out[...] = data[rows, cols, :]
+        del data
         return out
 
     def close(self) -> None:
-        self._map = None
+        self._layout = None
 
 
 def write_envi(
@@ -164,10 +167,13 @@ def write_envi(
     header.update(fields)
 
     layout = {"bsq": (b, h, w), "bil": (h, b, w), "bip": (h, w, b)}[interleave]
-    out = np.memmap(
-        staging.temp(data_path), dtype=dtype.newbyteorder(meta.byteorder), mode="w+", shape=layout
-    )
+    stored = dtype.newbyteorder(meta.byteorder)
+    temp = staging.temp(data_path)
+    with temp.open("wb") as fh:
+        fh.truncate(h * w * b * dtype.itemsize)
     for row0, col0, tile in tiles:
+        # A map per tile, dropped after it: written pages leave the process instead of piling up in its RSS.
+        out = np.memmap(temp, dtype=stored, mode="r+", shape=layout)
         rows, cols = slice(row0, row0 + tile.shape[0]), slice(col0, col0 + tile.shape[1])
         if interleave == "bsq":
             out[:, rows, cols] = tile.transpose(2, 0, 1)
@@ -175,6 +181,6 @@ def write_envi(
             out[rows, :, cols] = tile.transpose(0, 2, 1)
         else:
             out[rows, cols, :] = tile
-    out.flush()
-    del out
+        out.flush()
+        del out
     staging.temp(header_path).write_text(format_header(header))
