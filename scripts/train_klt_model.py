@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hsicodec.checkpoints import MODELS_DIR, export_checkpoint, read_manifest, write_manifest
-from hsicodec.errors import InputError
+from hsicodec.checkpoints import MODELS_DIR, ModelEntry, export_checkpoint, read_manifest, write_manifest
+from hsicodec.errors import InputError, ModelError
 from hsicodec.nn.hific import HificConfig
 from hsicodec.training.loop import StageConfig, train_stage
 from hsicodec.training.scenes import component_planes
@@ -84,10 +84,11 @@ def main() -> None:
     print(f"exported {entry.file} sha256 {entry.sha256}", file=sys.stderr)
 
 
-def _existing():
+def _existing() -> list[ModelEntry]:
+    """Entries already installed (none when models/ has no manifest yet)."""
     try:
         return read_manifest()
-    except Exception:
+    except ModelError:
         return []
 
 

@@ -35,7 +35,6 @@ def digest(path: Path) -> str:
 
 
 def assert_one_line_error(stderr: str) -> None:
-    """A user-facing failure: one 'hsicodec: error:' line, no traceback."""
-    assert "Traceback" not in stderr
-    errors = [line for line in stderr.splitlines() if line.startswith("hsicodec: error:")]
-    assert len(errors) >= 1, stderr
+    """A user-facing failure of one file: exactly one 'hsicodec: error:' line on stderr, nothing else."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("hsicodec: error:"), stderr

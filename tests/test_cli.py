@@ -141,7 +141,7 @@ def _nan_scene(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("case", ["not_a_raster", "nan", "missing", "header_only"])
+@pytest.mark.parametrize("case", ["not_a_raster", "nan", "missing", "header_only", "zero_size"])
 def test_bad_scene_is_a_one_line_error_and_leaves_nothing(tmp_path: Path, case: str) -> None:
     if case == "not_a_raster":
         scene = tmp_path / "fake.tif"
@@ -150,12 +150,19 @@ def test_bad_scene_is_a_one_line_error_and_leaves_nothing(tmp_path: Path, case: 
         scene = _nan_scene(tmp_path)
     elif case == "missing":
         scene = tmp_path / "absent.hdr"
+    elif case == "zero_size":
+        scene = tmp_path / "empty.hdr"
+        scene.write_text("ENVI\nsamples = 0\nlines = 5\nbands = 3\ndata type = 2\ninterleave = bsq\n")
+        (tmp_path / "empty.img").write_bytes(b"")
     else:
         scene = scene_path(next(s for s in scenes("io") if s["id"] == "enmap_berlin_header"))
     out = tmp_path / "out.hsic"
     done = run_process("compress", scene, "-o", out)
-    assert done.returncode in (1, 2)
-    assert "Traceback" not in done.stderr and "error" in done.stderr.lower()
+    if case == "missing":  # a usage error, reported by click with exit status 2
+        assert done.returncode == 2 and "does not exist" in done.stderr and "Traceback" not in done.stderr
+    else:
+        assert done.returncode == 1
+        assert_one_line_error(done.stderr)
     assert not out.exists()
 
 

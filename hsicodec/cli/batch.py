@@ -61,8 +61,10 @@ def run_jobs(jobs: list[Job], run: Callable[[Job], None], quiet: bool, label: st
             message = f"internal error ({type(exc).__name__}: {exc}); set HSICODEC_DEBUG=1 for details"
             failures.append((job, message))
             click.echo(f"hsicodec: error: {message}", err=True)
-    if failures:
+    if failures and len(jobs) > 1:
         click.echo(f"hsicodec: {len(failures)} of {len(jobs)} files failed:", err=True)
         for job, message in failures:
-            click.echo(f"hsicodec:   {job.source}: {message}", err=True)
+            where = "" if str(job.source) in message else f"{job.source}: "
+            click.echo(f"hsicodec:   {where}{message}", err=True)
+    if failures:
         raise SystemExit(1)
