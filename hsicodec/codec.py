@@ -126,11 +126,16 @@ def _cast(values: np.ndarray, dtype: np.dtype, norm: Normalisation) -> np.ndarra
 
 
 def decode_tiles(reader: HsicReader, coder: LatentCoder, nodata: float | None,
-                 progress: Progress | None = None) -> Iterator[tuple[int, int, np.ndarray]]:
-    """(row0, col0, block) of every tile, in the source's sample type."""
+                 progress: Progress | None = None, window: Rect | None = None) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(row0, col0, block) of every tile, in the source's sample type.
+
+    With a window (row0, col0, height, width), only the tiles it touches are
+    decoded, cropped to it, and positions are relative to its corner.
+    """
     dtype = np.dtype(reader.header.dtype)
     norm, basis = reader.norm, reader.basis
-    for index in range(reader.header.n_tiles):
+    indices = range(reader.header.n_tiles) if window is None else reader.tiles_in_window(*window)
+    for index in indices:
         tile = reader.read_tile(index)
         u_hat = coder.decode(CodedLatents(tile.y_shape, tile.z_shape, tile.y_words, tile.z_words, tile.symbol_crc))
         values = from_components(u_hat[:, : tile.height, : tile.width], norm.lo, norm.hi, basis.mean, basis.basis)
@@ -139,5 +144,17 @@ def decode_tiles(reader: HsicReader, coder: LatentCoder, nodata: float | None,
             block[tile.nodata_mask] = nodata
         if progress:
             progress(1)
-        yield tile.row0, tile.col0, block
+        if window is None:
+            yield tile.row0, tile.col0, block
+        else:
+            yield _crop(tile.row0, tile.col0, block, window)
+
+
+def _crop(row0: int, col0: int, block: np.ndarray, window: Rect) -> tuple[int, int, np.ndarray]:
+    """The part of a tile inside the window, positioned relative to the window's corner."""
+    w_row, w_col, w_height, w_width = window
+    top, left = max(row0, w_row), max(col0, w_col)
+    bottom = min(row0 + block.shape[0], w_row + w_height)
+    right = min(col0 + block.shape[1], w_col + w_width)
+    return top - w_row, left - w_col, block[top - row0 : bottom - row0, left - col0 : right - col0]
 

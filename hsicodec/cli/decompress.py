@@ -32,9 +32,12 @@ def find_hsic(folder: Path) -> list[Path]:
 @output_option
 @click.option("-f", "--format", "fmt", type=click.Choice(sorted(SUFFIXES)), default="envi", show_default=True,
               help="Output format. ENVI keeps the source's interleave and byte order.")
+@click.option("--window", type=int, nargs=4, metavar="ROW COL HEIGHT WIDTH",
+              help="Decode only this pixel window (only the tiles it touches are decoded); "
+                   "georeferencing is shifted to its corner.")
 @with_options(device_option, overwrite_option, json_option, quiet_option)
-def decompress(inputs: tuple[Path, ...], output: Path | None, fmt: str, device: str, overwrite: bool,
-               as_json: bool, quiet: bool) -> None:
+def decompress(inputs: tuple[Path, ...], output: Path | None, fmt: str, window: tuple[int, int, int, int] | None,
+               device: str, overwrite: bool, as_json: bool, quiet: bool) -> None:
     """Decompress .hsic files back to scenes with their metadata.
 
     The file names its model; decoding needs nothing else. An INPUT folder is
@@ -44,6 +47,7 @@ def decompress(inputs: tuple[Path, ...], output: Path | None, fmt: str, device: 
     Examples:
       $ hsicodec decompress scene.hsic                 # -> scene.hdr + scene.img
       $ hsicodec decompress scene.hsic -f gtiff -o scene_rec.tif
+      $ hsicodec decompress scene.hsic --window 0 0 512 512 -o corner.hdr
       $ hsicodec decompress compressed/ -o restored/ --json
     """
     torch_device = resolve_device(device)
@@ -51,7 +55,7 @@ def decompress(inputs: tuple[Path, ...], output: Path | None, fmt: str, device: 
     coders: dict[str, LatentCoder] = {}
 
     def run(job: Job) -> None:
-        _decompress_one(job, fmt, torch_device, coders, overwrite, as_json, quiet or len(jobs) > 1)
+        _decompress_one(job, fmt, window, torch_device, coders, overwrite, as_json, quiet or len(jobs) > 1)
 
     run_jobs(jobs, run, quiet, "decompress")
 
@@ -67,8 +71,8 @@ def _coder_for(reader: HsicReader, device, coders: dict[str, LatentCoder]) -> La
     return coders[sha]
 
 
-def _decompress_one(job: Job, fmt: str, device, coders: dict[str, LatentCoder], overwrite: bool, as_json: bool,
-                    quiet: bool) -> None:
+def _decompress_one(job: Job, fmt: str, window: tuple[int, int, int, int] | None, device,
+                    coders: dict[str, LatentCoder], overwrite: bool, as_json: bool, quiet: bool) -> None:
     if job.target.exists() and not overwrite:
         raise InputError(f"{job.target} exists; use --overwrite to replace it")
     started = time.perf_counter()
@@ -79,10 +83,17 @@ def _decompress_one(job: Job, fmt: str, device, coders: dict[str, LatentCoder], 
         job.target.parent.mkdir(parents=True, exist_ok=True)
         dtype = np.dtype(header.dtype)
         shape = (header.height, header.width, header.bands)
-        with tqdm(total=header.n_tiles, desc=job.source.name, unit="tile", disable=True if quiet else None,
+        out_shape, out_meta, tiles = shape, meta, header.n_tiles
+        if window is not None:
+            try:
+                tiles = len(reader.tiles_in_window(*window))
+            except ValueError as exc:
+                raise InputError(f"--window: {exc}") from None
+            out_shape, out_meta = (window[2], window[3], header.bands), meta.windowed(window[0], window[1])
+        with tqdm(total=tiles, desc=job.source.name, unit="tile", disable=True if quiet else None,
                   leave=False) as bar:
-            written = write_scene(job.target, fmt, shape, dtype, meta, decode_tiles(reader, coder, meta.nodata,
-                                                                                      bar.update))
+            blocks = decode_tiles(reader, coder, meta.nodata, bar.update, window)
+            written = write_scene(job.target, fmt, out_shape, dtype, out_meta, blocks)
         source_bytes = int(reader.metadata.get("source_bytes", 0)) or int(np.prod(shape)) * dtype.itemsize
         shown = next((p for p in written if p.suffix == ".hdr"), written[0])
         record = {"input": str(job.source), "output": str(shown), "files": [str(p) for p in written],

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from hsicodec.errors import ContainerError
@@ -50,6 +50,17 @@ class SceneMeta:
             "band_tags": [dict(t) for t in self.band_tags],
             "source_format": self.source_format,
         }
+
+    def windowed(self, row0: int, col0: int) -> "SceneMeta":
+        """The metadata of the sub-scene whose top-left pixel is (row0, col0) of this one."""
+        envi = dict(self.envi)
+        if "map info" in envi:
+            envi["map info"] = _shift_map_info(envi["map info"], row0, col0, self.transform)
+        transform = self.transform
+        if transform is not None:
+            x0, a, b, y0, d, e = transform
+            transform = [x0 + col0 * a + row0 * b, a, b, y0 + col0 * d + row0 * e, d, e]
+        return replace(self, envi=envi, transform=transform)
 
     def check_bands(self, bands: int) -> None:
         """ContainerError unless every per-band list has `bands` entries (and the transform 6)."""
@@ -178,3 +189,24 @@ _PARSERS = {
     "band_tags": _str_dicts,
     "source_format": _choice(SOURCE_FORMATS, optional=False),
 }
+
+
+def _shift_map_info(value: str, row0: int, col0: int, transform: list[float] | None) -> str:
+    """ENVI map info for a window whose top-left pixel is (row0, col0).
+
+    The reference pixel keeps its index; its map coordinates become those of the
+    pixel it now names, from the GDAL geotransform (rotations included). Without
+    a transform the reference pixel index is moved instead.
+    """
+    items = [item.strip() for item in value.strip().strip("{}").split(",")]
+    try:
+        ref_x, ref_y = float(items[1]), float(items[2])
+        if transform is None:
+            items[1], items[2] = f"{ref_x - col0:.3f}", f"{ref_y - row0:.3f}"
+        else:
+            x0, a, b, y0, d, e = transform
+            col, row = ref_x - 1 + col0, ref_y - 1 + row0
+            items[3], items[4] = f"{x0 + col * a + row * b:.6f}", f"{y0 + col * d + row * e:.6f}"
+    except (IndexError, ValueError):
+        return value
+    return "{" + ", ".join(items) + "}"
