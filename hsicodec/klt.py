@@ -51,10 +51,8 @@ class SpectralStats:
             masked = (~valid).astype(np.float64)
             self.cross += centred.T @ masked
             self.masked_pairs += masked.T @ masked
-        if valid.any():
-            samples = spectra[valid]
-            self.lo = min(self.lo, float(samples.min()))
-            self.hi = max(self.hi, float(samples.max()))
+        self.lo = min(self.lo, float(np.min(spectra, where=valid, initial=np.inf)))
+        self.hi = max(self.hi, float(np.max(spectra, where=valid, initial=-np.inf)))
 
     def _start(self, spectra: np.ndarray, valid: np.ndarray) -> None:
         counts = valid.sum(axis=0)
