@@ -77,6 +77,22 @@ def spectral_front_end(stats: SpectralStats, components: int) -> tuple[Normalisa
     return Normalisation(lo, hi), quantise_basis(SpectralBasis(mean, basis), variances)
 
 
+def network_input(block: np.ndarray, mask: np.ndarray | None, norm: Normalisation,
+                  basis: SpectralBasis) -> np.ndarray:
+    """Scene block (h, w, B) -> component planes (K, h, w); nodata samples count as their band's mean."""
+    values = block.astype(np.float64)
+    if mask is not None:
+        values = np.where(mask, basis.mean.astype(np.float64) * (norm.hi - norm.lo) + norm.lo, values)
+    return to_components(values, norm.lo, norm.hi, basis.mean, basis.basis)
+
+
+def source_bytes(reader: HsicReader) -> int:
+    """Storage size of the scene a .hsic file was made from (its raw size if not recorded)."""
+    h = reader.header
+    raw = h.height * h.width * h.bands * np.dtype(h.dtype).itemsize
+    return int(reader.metadata.get("source_bytes", 0)) or raw
+
+
 def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: LatentCoder,
                    tile_size: int = DEFAULT_TILE, progress: Progress | None = None) -> Path:
     """Write `reader`'s scene to `output` (.hsic), atomically. Progress counts tiles, twice."""
@@ -88,18 +104,13 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
                         model_name=entry.name, model_sha256=entry.sha256)
     grid = header.tile_grid()
     norm, basis = spectral_front_end(scene_statistics(reader, grid, progress), entry.channels)
-    fill = basis.mean.astype(np.float64) * (norm.hi - norm.lo) + norm.lo
     metadata = {"scene": reader.meta.to_json(), "source_name": reader.path.name,
                 "source_bytes": reader.storage_bytes}
     with HsicWriter(output, header, norm, basis, metadata) as writer:
         for index, (row0, col0, tile_height, tile_width) in enumerate(grid):
             block = reader.read(row0, col0, tile_height, tile_width)
             mask = nodata_mask(block, reader.meta.nodata)
-            values = block.astype(np.float64)
-            if mask is not None:
-                values = np.where(mask, fill, values)
-            u = to_components(values, norm.lo, norm.hi, basis.mean, basis.basis)
-            coded = coder.encode(_pad_to_stride(u))
+            coded = coder.encode(_pad_to_stride(network_input(block, mask, norm, basis)))
             writer.add_tile(TilePayload(index=index, row0=row0, col0=col0, height=tile_height,
                                         width=tile_width, y_shape=coded.y_shape, z_shape=coded.z_shape,
                                         y_words=coded.y_words, z_words=coded.z_words,

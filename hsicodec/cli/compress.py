@@ -14,7 +14,7 @@ from hsicodec.cli.options import (
     resolve_device, with_options,
 )
 from hsicodec.codec import DEFAULT_TILE, compress_scene, rate_figures
-from hsicodec.container import HsicReader
+from hsicodec.container import HsicReader, tile_rects
 from hsicodec.errors import ContainerError, InputError
 from hsicodec.io import find_scenes, open_scene
 from hsicodec.latent_coding import LatentCoder
@@ -85,8 +85,7 @@ def _compress_one(job: Job, entry: ModelEntry, coder: LatentCoder, var: str | No
     job.target.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with open_scene(job.source, var=var) as reader:
-        height, width, _ = reader.shape
-        tiles = -(-height // tile_size) * -(-width // tile_size)
+        tiles = len(tile_rects(reader.shape[0], reader.shape[1], tile_size))
         with tqdm(total=2 * tiles, desc=job.source.name, unit="tile", disable=True if quiet else None,
                   leave=False) as bar:
             compress_scene(reader, job.target, entry, coder, tile_size, bar.update)

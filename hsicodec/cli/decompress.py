@@ -14,7 +14,7 @@ from hsicodec.cli.options import (
     describe_rate, device_option, emit, json_option, output_option, overwrite_option, quiet_option,
     resolve_device, with_options,
 )
-from hsicodec.codec import decode_tiles, rate_figures
+from hsicodec.codec import decode_tiles, rate_figures, source_bytes
 from hsicodec.container import HsicReader
 from hsicodec.errors import InputError, ModelError
 from hsicodec.io import SceneMeta, write_scene
@@ -94,9 +94,8 @@ def _decompress_one(job: Job, fmt: str, window: tuple[int, int, int, int] | None
                   leave=False) as bar:
             blocks = decode_tiles(reader, coder, meta.nodata, bar.update, window)
             written = write_scene(job.target, fmt, out_shape, dtype, out_meta, blocks)
-        source_bytes = int(reader.metadata.get("source_bytes", 0)) or int(np.prod(shape)) * dtype.itemsize
         shown = next((p for p in written if p.suffix == ".hdr"), written[0])
         record = {"input": str(job.source), "output": str(shown), "files": [str(p) for p in written],
-                  "status": "ok", "format": fmt, **rate_figures(reader.file_bytes, shape, source_bytes),
+                  "status": "ok", "format": fmt, **rate_figures(reader.file_bytes, shape, source_bytes(reader)),
                   "seconds": round(time.perf_counter() - started, 3)}
     emit(record, as_json, f"{job.source} -> {record['output']}: from {describe_rate(record)}")

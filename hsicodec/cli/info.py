@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from hsicodec.cli.options import describe_rate, emit, json_option
-from hsicodec.codec import rate_figures
+from hsicodec.codec import rate_figures, source_bytes
 from hsicodec.container import HsicReader
 
 
@@ -25,12 +25,11 @@ def info(file: Path, as_json: bool) -> None:
     with HsicReader(file) as reader:
         h = reader.header
         shape = (h.height, h.width, h.bands)
-        source_bytes = int(reader.metadata.get("source_bytes", 0)) or 1
         record = {"file": str(file), "height": h.height, "width": h.width, "bands": h.bands, "dtype": h.dtype,
                   "byteorder": h.byteorder, "model": h.model_name, "model_sha256": h.model_sha256,
                   "components": h.components, "tile_size": h.tile_size, "tiles": h.n_tiles,
                   "value_range": [reader.norm.lo, reader.norm.hi],
-                  **rate_figures(reader.file_bytes, shape, source_bytes),
+                  **rate_figures(reader.file_bytes, shape, source_bytes(reader)),
                   "source_name": reader.metadata.get("source_name"), "metadata": reader.metadata.get("scene", {})}
     scene = record["metadata"]
     lines = [

@@ -1,6 +1,8 @@
 """`hsicodec models`: the installed checkpoints."""
 from __future__ import annotations
 
+import json
+
 import click
 
 from hsicodec.checkpoints import MODELS_DIR, read_manifest
@@ -20,8 +22,6 @@ def models(as_json: bool) -> None:
     """
     entries = read_manifest(MODELS_DIR)
     if as_json:
-        import json
-
         for entry in entries:
             click.echo(json.dumps(entry.to_json()))
         return

@@ -5,10 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hsicodec.codec import DEFAULT_TILE, nodata_mask, scene_statistics, spectral_front_end
+from hsicodec.codec import DEFAULT_TILE, network_input, nodata_mask, scene_statistics, spectral_front_end
 from hsicodec.container import tile_rects
 from hsicodec.io import open_scene
-from hsicodec.klt import to_components
 
 
 def component_planes(path: Path, components: int, var: str | None = None) -> np.ndarray:
@@ -17,8 +16,5 @@ def component_planes(path: Path, components: int, var: str | None = None) -> np.
         height, width, _ = reader.shape
         norm, basis = spectral_front_end(scene_statistics(reader, tile_rects(height, width, DEFAULT_TILE)),
                                          components)
-        cube = reader.read(0, 0, height, width).astype(np.float64)
-        mask = nodata_mask(cube, reader.meta.nodata)
-        if mask is not None:
-            cube = np.where(mask, basis.mean * (norm.hi - norm.lo) + norm.lo, cube)
-    return to_components(cube, norm.lo, norm.hi, basis.mean, basis.basis)
+        cube = reader.read(0, 0, height, width)
+        return network_input(cube, nodata_mask(cube, reader.meta.nodata), norm, basis)
