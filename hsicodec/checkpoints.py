@@ -3,8 +3,10 @@
 A checkpoint is a ``torch.save`` of plain data (loadable with
 ``weights_only=True``): format_version, name, arch, front_end, components,
 config, state_dict (with the baked integer CDF tables), target_bpp, training,
-metrics. ``models/manifest.json`` records each file's sha256, checked before
-anything is loaded.
+metrics. ``manifest.json`` in a models directory records each file's sha256, checked
+before anything is loaded. Models are looked up in the directories of
+$HSICODEC_MODELS (separated like PATH; `hsicodec train` makes one) before the
+shipped ``models/``; the first model of a name wins.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from hsicodec.errors import ModelError
 from hsicodec.nn.hific import HiFiC, HificConfig
 
 FORMAT_VERSION = 1
-MODELS_DIR = Path(os.environ.get("HSICODEC_MODELS", Path(__file__).resolve().parent.parent / "models"))
+SHIPPED_MODELS = Path(__file__).resolve().parent.parent / "models"
 
 
 @dataclass(frozen=True)
@@ -35,9 +37,20 @@ class ModelEntry:
     target_bpp: float
     sha256: str
     metrics: dict = field(default_factory=dict)
+    directory: Path | None = field(default=None, compare=False)  # where the manifest was read
 
     def to_json(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "directory"}
+
+    @property
+    def path(self) -> Path:
+        return (self.directory or SHIPPED_MODELS) / self.file
+
+
+def model_dirs() -> list[Path]:
+    """The directories searched for models, in order: $HSICODEC_MODELS, then the shipped ones."""
+    extra = [Path(p) for p in os.environ.get("HSICODEC_MODELS", "").split(os.pathsep) if p]
+    return [*extra, SHIPPED_MODELS]
 
 
 def sha256_of(path: Path) -> str:
@@ -48,25 +61,41 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_manifest(models_dir: Path = MODELS_DIR) -> list[ModelEntry]:
+def read_manifest(models_dir: Path = SHIPPED_MODELS) -> list[ModelEntry]:
     path = models_dir / "manifest.json"
     try:
         raw = json.loads(path.read_text())
-        return [ModelEntry(**entry) for entry in raw["models"]]
+        return [ModelEntry(**entry, directory=models_dir) for entry in raw["models"]]
     except FileNotFoundError:
         raise ModelError(f"no model manifest at {path}") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"malformed model manifest {path}: {exc}") from None
 
 
-def write_manifest(entries: list[ModelEntry], models_dir: Path = MODELS_DIR) -> None:
+def write_manifest(entries: list[ModelEntry], models_dir: Path = SHIPPED_MODELS) -> None:
     text = json.dumps({"models": [e.to_json() for e in entries]}, indent=2) + "\n"
     (models_dir / "manifest.json").write_text(text)
 
 
-def find_model(name: str | None = None, rate: float | None = None, models_dir: Path = MODELS_DIR) -> ModelEntry:
+def installed_models() -> list[ModelEntry]:
+    """Every model of every searched directory; a name already seen in an earlier directory is skipped."""
+    entries: dict[str, ModelEntry] = {}
+    for directory in model_dirs():
+        for entry in read_manifest(directory):
+            entries.setdefault(entry.name, entry)
+    return list(entries.values())
+
+
+def register(entry: ModelEntry, models_dir: Path) -> None:
+    """Add `entry` to the manifest of `models_dir` (created if absent), replacing one of the same name."""
+    existing = read_manifest(models_dir) if (models_dir / "manifest.json").exists() else []
+    entries = [e for e in existing if e.name != entry.name] + [entry]
+    write_manifest(sorted(entries, key=lambda e: (e.arch, e.front_end, e.target_bpp, e.name)), models_dir)
+
+
+def find_model(name: str | None = None, rate: float | None = None) -> ModelEntry:
     """The entry called `name`, else the one whose target bpp is nearest to `rate`."""
-    entries = read_manifest(models_dir)
+    entries = installed_models()
     if name is not None:
         for entry in entries:
             if entry.name == name:
@@ -74,13 +103,13 @@ def find_model(name: str | None = None, rate: float | None = None, models_dir: P
         known = ", ".join(e.name for e in entries) or "none"
         raise ModelError(f"unknown model {name!r} (installed: {known})")
     if not entries:
-        raise ModelError(f"no models installed in {models_dir}")
+        raise ModelError(f"no models installed in {', '.join(map(str, model_dirs()))}")
     rate = 0.4 if rate is None else rate
     return min(entries, key=lambda e: (abs(e.target_bpp - rate), e.name))
 
 
-def find_by_sha(sha256: str, models_dir: Path = MODELS_DIR) -> ModelEntry | None:
-    return next((e for e in read_manifest(models_dir) if e.sha256 == sha256), None)
+def find_by_sha(sha256: str) -> ModelEntry | None:
+    return next((e for e in installed_models() if e.sha256 == sha256), None)
 
 
 def _resize_entropy_buffers(model: HiFiC, state_dict: dict[str, torch.Tensor]) -> None:
@@ -92,9 +121,9 @@ def _resize_entropy_buffers(model: HiFiC, state_dict: dict[str, torch.Tensor]) -
                 setattr(module, buffer_name, torch.empty_like(state_dict[key]))
 
 
-def load_model(entry: ModelEntry, models_dir: Path = MODELS_DIR) -> HiFiC:
+def load_model(entry: ModelEntry) -> HiFiC:
     """Verify the file's sha256, load it with weights_only=True, rebuild the network."""
-    path = models_dir / entry.file
+    path = entry.path
     if not path.is_file():
         raise ModelError(f"checkpoint {path} of model {entry.name!r} is missing")
     actual = sha256_of(path)
@@ -133,4 +162,5 @@ def export_checkpoint(model: HiFiC, path: Path, name: str, front_end: str, targe
     }
     torch.save(checkpoint, path)
     return ModelEntry(name=name, file=path.name, arch=config.arch, front_end=front_end,
-                      channels=config.in_channels, target_bpp=target_bpp, sha256=sha256_of(path), metrics=metrics)
+                      channels=config.in_channels, target_bpp=target_bpp, sha256=sha256_of(path), metrics=metrics,
+                      directory=path.parent)

@@ -12,11 +12,11 @@ from typing import Callable, Iterator
 import numpy as np
 
 from hsicodec.checkpoints import ModelEntry
-from hsicodec.container import (FileHeader, HsicReader, HsicWriter, Normalisation, Rect, SpectralBasis,
-                                TilePayload, quantise_basis)
+from hsicodec.container import FileHeader, HsicReader, HsicWriter, Normalisation, Rect, TilePayload
 from hsicodec.errors import InputError
+from hsicodec.frontend import FrontEnd, fit_front_end
 from hsicodec.io import SceneReader
-from hsicodec.klt import SpectralStats, fit_klt, from_components, to_components, value_range
+from hsicodec.klt import SpectralStats
 from hsicodec.latent_coding import CodedLatents, LatentCoder
 from hsicodec.nn.hific import HiFiC
 
@@ -67,25 +67,6 @@ def scene_statistics(reader: SceneReader, grid: list[Rect], progress: Progress |
     return stats
 
 
-def spectral_front_end(stats: SpectralStats, components: int) -> tuple[Normalisation, SpectralBasis]:
-    """Normalisation and quantised KLT basis of a scene (an all-nodata scene gets a zero basis)."""
-    if stats.valid_samples == 0:
-        return Normalisation(0.0, 1.0), quantise_basis(
-            SpectralBasis(np.zeros(stats.bands, np.float32), np.zeros((components, stats.bands), np.float32)))
-    lo, hi = value_range(stats)
-    mean, basis, variances = fit_klt(stats, components)
-    return Normalisation(lo, hi), quantise_basis(SpectralBasis(mean, basis), variances)
-
-
-def network_input(block: np.ndarray, mask: np.ndarray | None, norm: Normalisation,
-                  basis: SpectralBasis) -> np.ndarray:
-    """Scene block (h, w, B) -> component planes (K, h, w); nodata samples count as their band's mean."""
-    values = block.astype(np.float64)
-    if mask is not None:
-        values = np.where(mask, basis.mean.astype(np.float64) * (norm.hi - norm.lo) + norm.lo, values)
-    return to_components(values, norm.lo, norm.hi, basis.mean, basis.basis)
-
-
 def source_bytes(reader: HsicReader) -> int:
     """Storage size of the scene a .hsic file was made from (its raw size if not recorded)."""
     h = reader.header
@@ -99,18 +80,22 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
     height, width, bands = reader.shape
     if height * width * bands == 0:
         raise InputError(f"{reader.path}: scene is empty ({height}x{width}x{bands})")
+    if entry.front_end == "bands" and bands != entry.channels:
+        raise InputError(f"{reader.path}: model {entry.name!r} codes {entry.channels}-band scenes; "
+                         f"this one has {bands} bands (pick a model with -m)")
     header = FileHeader(height=height, width=width, bands=bands, dtype=reader.dtype.name,
-                        byteorder=reader.meta.byteorder, tile_size=tile_size, components=entry.channels,
+                        byteorder=reader.meta.byteorder, tile_size=tile_size,
+                        components=entry.channels if entry.front_end == "klt" else 0,
                         model_name=entry.name, model_sha256=entry.sha256)
     grid = header.tile_grid()
-    norm, basis = spectral_front_end(scene_statistics(reader, grid, progress), entry.channels)
+    front = fit_front_end(scene_statistics(reader, grid, progress), entry.front_end, entry.channels)
     metadata = {"scene": reader.meta.to_json(), "source_name": reader.path.name,
                 "source_bytes": reader.storage_bytes}
-    with HsicWriter(output, header, norm, basis, metadata) as writer:
+    with HsicWriter(output, header, front.norm, front.basis, metadata) as writer:
         for index, (row0, col0, tile_height, tile_width) in enumerate(grid):
             block = reader.read(row0, col0, tile_height, tile_width)
             mask = nodata_mask(block, reader.meta.nodata)
-            coded = coder.encode(_pad_to_stride(network_input(block, mask, norm, basis)))
+            coded = coder.encode(_pad_to_stride(front.planes(block, mask)))
             writer.add_tile(TilePayload(index=index, row0=row0, col0=col0, height=tile_height,
                                         width=tile_width, y_shape=coded.y_shape, z_shape=coded.z_shape,
                                         y_words=coded.y_words, z_words=coded.z_words,
@@ -144,13 +129,12 @@ def decode_tiles(reader: HsicReader, coder: LatentCoder, nodata: float | None,
     decoded, cropped to it, and positions are relative to its corner.
     """
     dtype = np.dtype(reader.header.dtype)
-    norm, basis = reader.norm, reader.basis
+    front = FrontEnd(reader.norm, reader.basis)
     indices = range(reader.header.n_tiles) if window is None else reader.tiles_in_window(*window)
     for index in indices:
         tile = reader.read_tile(index)
         u_hat = coder.decode(CodedLatents(tile.y_shape, tile.z_shape, tile.y_words, tile.z_words, tile.symbol_crc))
-        values = from_components(u_hat[:, : tile.height, : tile.width], norm.lo, norm.hi, basis.mean, basis.basis)
-        block = _cast(values, dtype, norm)
+        block = _cast(front.spectra(u_hat[:, : tile.height, : tile.width]), dtype, front.norm)
         if tile.nodata_mask is not None:
             block[tile.nodata_mask] = nodata
         if progress:

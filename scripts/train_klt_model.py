@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hsicodec.checkpoints import MODELS_DIR, ModelEntry, export_checkpoint, read_manifest, write_manifest
+from hsicodec.checkpoints import SHIPPED_MODELS, ModelEntry, export_checkpoint, read_manifest, write_manifest
 from hsicodec.errors import InputError, ModelError
 from hsicodec.nn.hific import HificConfig
 from hsicodec.training.loop import StageConfig, train_stage
@@ -77,7 +77,7 @@ def main() -> None:
     training = {"stage": "mse", "iterations": stage.iterations, "patch": stage.patch, "batch": stage.batch,
                 "lr": [stage.lr, stage.final_lr], "target_bpp": stage.target_bpp, "scenes": train_names,
                 "device": "cpu", "log": str(args.run / "log.csv")}
-    entry = export_checkpoint(model, MODELS_DIR / f"{args.name}.pt", args.name, "klt", args.target_bpp,
+    entry = export_checkpoint(model, SHIPPED_MODELS / f"{args.name}.pt", args.name, "klt", args.target_bpp,
                               training, {})
     entries = [e for e in _existing() if e.name != args.name] + [entry]
     write_manifest(sorted(entries, key=lambda e: (e.arch, e.target_bpp)))

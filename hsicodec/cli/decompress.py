@@ -66,7 +66,7 @@ def _coder_for(reader: HsicReader, device, coders: dict[str, LatentCoder]) -> La
         entry = find_by_sha(sha)
         if entry is None:
             raise ModelError(f"{reader.path} needs model {reader.header.model_name!r} (sha256 {sha[:12]}...), "
-                             "which is not installed")
+                             "which is not installed (add its folder to $HSICODEC_MODELS)")
         coders[sha] = LatentCoder(load_model(entry), device)
     return coders[sha]
 

@@ -34,7 +34,8 @@ def info(file: Path, as_json: bool) -> None:
     scene = record["metadata"]
     lines = [
         f"{file}: {h.height} x {h.width} x {h.bands} {h.dtype} ({'little' if h.byteorder == '<' else 'big'}-endian)",
-        f"  model       {h.model_name} (sha256 {h.model_sha256[:12]}...), {h.components} KLT components",
+        f"  model       {h.model_name} (sha256 {h.model_sha256[:12]}...), "
+        + (f"{h.components} KLT components" if h.components else "bands front-end"),
         f"  tiles       {h.n_tiles} of {h.tile_size} x {h.tile_size}",
         f"  size        {describe_rate(record)}",
         f"  source      {record['source_name']} ({scene.get('source_format', '?')})",

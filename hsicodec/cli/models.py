@@ -5,7 +5,7 @@ import json
 
 import click
 
-from hsicodec.checkpoints import MODELS_DIR, read_manifest
+from hsicodec.checkpoints import installed_models
 from hsicodec.cli.options import json_option
 
 
@@ -15,12 +15,14 @@ def models(as_json: bool) -> None:
     """List the installed models with their target rate and measured quality.
 
     `compress -r BPP` picks the model whose target is nearest; `-m NAME` picks one by name.
+    Models trained with `hsicodec train` join the list when their run folder is in
+    $HSICODEC_MODELS (folders separated by ':').
 
     \b
     Example:
       $ hsicodec models --json
     """
-    entries = read_manifest(MODELS_DIR)
+    entries = installed_models()
     if as_json:
         for entry in entries:
             click.echo(json.dumps(entry.to_json()))

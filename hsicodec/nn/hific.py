@@ -5,6 +5,11 @@
 - ``hificse``: squeeze-and-excitation blocks after every normalisation of E and G;
 - ``hific3d``: the first conv of E and the last conv of G are 3D convs over the
   spectral (or KLT component) axis.
+
+The placements of the paper's Table 2 are configuration: ``se_placement``
+(``encoder_first``, ``encoder``, ``encoder_generator``) and ``spectral_placement``
+(``ends``: E initial + G final; ``all``: also a 3D conv over the feature volume
+after every stage of E and G).
 """
 from __future__ import annotations
 
@@ -16,9 +21,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from hsicodec._compressai import EntropyBottleneck, GaussianConditional
-from hsicodec.nn.layers import ChannelNorm2d, ResidualBlock, SEBlock, SpectralConvIn, SpectralConvOut
+from hsicodec.nn.layers import ChannelNorm2d, ResidualBlock, SEBlock, SpectralConvIn, SpectralConvOut, SpectralMix
 
 ARCHS = ("hific", "hificse", "hific3d")
+SE_PLACEMENTS = ("encoder_first", "encoder", "encoder_generator")
+SPECTRAL_PLACEMENTS = ("ends", "all")
 SCALE_TABLE = torch.exp(torch.linspace(math.log(0.11), math.log(256.0), 64))
 
 
@@ -36,11 +43,19 @@ class HificConfig:
     spectral_features: int = 4  # 3D variant: feature maps per spectral plane
     spectral_kernel: int = 3
     signal_gain: float = 10.0  # input planes are multiplied by it in E and divided by it after G
+    se_placement: str = "encoder_generator"  # hificse: where the SE blocks go
+    spectral_placement: str = "ends"  # hific3d: where the 3D convs go
+    discriminator_widths: tuple[int, ...] = (32, 64, 128, 256)
 
     def __post_init__(self) -> None:
-        if self.arch not in ARCHS:
-            raise ValueError(f"unknown arch {self.arch!r}; expected one of {ARCHS}")
+        for value, allowed, what in ((self.arch, ARCHS, "arch"), (self.se_placement, SE_PLACEMENTS, "se_placement"),
+                                     (self.spectral_placement, SPECTRAL_PLACEMENTS, "spectral_placement")):
+            if value not in allowed:
+                raise ValueError(f"unknown {what} {value!r}; expected one of {allowed}")
+        if len(self.widths) != 5:
+            raise ValueError(f"widths must give 5 values (first conv, then 4 stages), got {len(self.widths)}")
         object.__setattr__(self, "widths", tuple(self.widths))
+        object.__setattr__(self, "discriminator_widths", tuple(self.discriminator_widths))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,15 +65,39 @@ class HificConfig:
         return cls(**data)
 
 
-PAPER_WIDTHS = {"widths": (60, 120, 240, 480, 960), "latent_channels": 220, "hyper_channels": 320, "residual_blocks": 9}
+SIZES = {
+    # HiFiC's published widths (Mentzer et al. 2020): E 60-120-240-480-960, y 220, z 320, 9 residual blocks, D 64-512
+    "paper": {"widths": (60, 120, 240, 480, 960), "latent_channels": 220, "hyper_channels": 320,
+              "residual_blocks": 9, "discriminator_widths": (64, 128, 256, 512)},
+    # trains on a laptop CPU; the shipped checkpoints use it
+    "small": {"widths": (24, 32, 48, 64, 96), "latent_channels": 64, "hyper_channels": 64,
+              "residual_blocks": 3, "discriminator_widths": (32, 64, 128, 256)},
+    # for tests and smoke runs
+    "tiny": {"widths": (8, 12, 16, 16, 24), "latent_channels": 16, "hyper_channels": 16,
+             "residual_blocks": 1, "discriminator_widths": (8, 16, 16, 32)},
+}
 
 
-def _norm_block(cfg: HificConfig, channels: int) -> list[nn.Module]:
-    """Channel norm, followed by an SE block in the HiFiCSE variant."""
+def _se_here(cfg: HificConfig, place: str) -> bool:
+    """Whether an SE block follows the normalisation at `place` (encoder_first, encoder or generator)."""
+    if cfg.arch != "hificse":
+        return False
+    allowed = {"encoder_first": ("encoder_first",), "encoder": ("encoder_first", "encoder"),
+               "encoder_generator": ("encoder_first", "encoder", "generator")}[cfg.se_placement]
+    return place in allowed
+
+
+def _norm_block(cfg: HificConfig, channels: int, place: str) -> list[nn.Module]:
+    """Channel norm, followed by an SE block where the HiFiCSE placement puts one."""
     layers: list[nn.Module] = [ChannelNorm2d(channels)]
-    if cfg.arch == "hificse":
+    if _se_here(cfg, place):
         layers.append(SEBlock(channels, cfg.se_reduction))
     return layers
+
+
+def _spectral_mix(cfg: HificConfig) -> list[nn.Module]:
+    """A 3D conv over the feature volume after a stage, in HiFiC3D's `all` placement."""
+    return [SpectralMix()] if cfg.arch == "hific3d" and cfg.spectral_placement == "all" else []
 
 
 class Encoder(nn.Module):
@@ -72,13 +111,14 @@ class Encoder(nn.Module):
         else:
             first = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(cfg.in_channels, cfg.widths[0], 7))
             channels = cfg.widths[0]
-        layers = [first, *_norm_block(cfg, channels), nn.ReLU(inplace=True)]
+        layers = [first, *_norm_block(cfg, channels, "encoder_first"), nn.ReLU(inplace=True)]
         for width in cfg.widths[1:]:
             layers += [
                 nn.ReflectionPad2d(1),
                 nn.Conv2d(channels, width, 3, stride=2),
-                *_norm_block(cfg, width),
+                *_norm_block(cfg, width, "encoder"),
                 nn.ReLU(inplace=True),
+                *_spectral_mix(cfg),
             ]
             channels = width
         layers += [nn.ReflectionPad2d(1), nn.Conv2d(channels, cfg.latent_channels, 3)]
@@ -100,11 +140,11 @@ class Generator(nn.Module):
             ChannelNorm2d(cfg.latent_channels),
             nn.ReflectionPad2d(1),
             nn.Conv2d(cfg.latent_channels, channels, 3),
-            *_norm_block(cfg, channels),
+            *_norm_block(cfg, channels, "generator"),
         )
         self.residual = nn.Sequential(
             *[
-                ResidualBlock(channels, SEBlock(channels, cfg.se_reduction) if cfg.arch == "hificse" else None)
+                ResidualBlock(channels, SEBlock(channels, cfg.se_reduction) if _se_here(cfg, "generator") else None)
                 for _ in range(cfg.residual_blocks)
             ]
         )
@@ -115,8 +155,9 @@ class Generator(nn.Module):
         for width in up_widths:
             ups += [
                 nn.ConvTranspose2d(channels, width, 3, stride=2, padding=1, output_padding=1),
-                *_norm_block(cfg, width),
+                *_norm_block(cfg, width, "generator"),
                 nn.ReLU(inplace=True),
+                *_spectral_mix(cfg),
             ]
             channels = width
         if cfg.arch == "hific3d":
@@ -194,7 +235,7 @@ class ForwardResult:
 
 
 class HiFiC(nn.Module):
-    """E, P and G of HiFiC; D lives with the training code."""
+    """E, P and G of HiFiC (the coding path); D is `Discriminator`, used in training only."""
 
     STRIDE = 16  # spatial down-sampling of E
 
@@ -222,6 +263,31 @@ class HiFiC(nn.Module):
         """L1 penalty on all SE FC weights (zero for variants without SE)."""
         blocks = self.se_blocks()
         return sum((b.l1_penalty() for b in blocks), torch.zeros(()))
+
+
+class Discriminator(nn.Module):
+    """HiFiC's conditional D: the latent, upsampled to the image, concatenated with it; spectral norm.
+
+    Single scale; returns per-patch logits (N, 1, H/16, W/16).
+    """
+
+    CONDITION_CHANNELS = 12
+
+    def __init__(self, cfg: HificConfig) -> None:
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm
+        self.condition = nn.Sequential(sn(nn.Conv2d(cfg.latent_channels, self.CONDITION_CHANNELS, 3, padding=1)),
+                                       nn.LeakyReLU(0.2), nn.Upsample(scale_factor=HiFiC.STRIDE, mode="nearest"))
+        layers: list[nn.Module] = []
+        channels = cfg.in_channels + self.CONDITION_CHANNELS
+        for width in cfg.discriminator_widths:
+            layers += [sn(nn.Conv2d(channels, width, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
+            channels = width
+        layers.append(sn(nn.Conv2d(channels, 1, 1)))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, y_hat: torch.Tensor) -> torch.Tensor:
+        return self.layers(torch.cat([x, self.condition(y_hat.detach())], dim=1))
 
 
 def parameter_count(module: nn.Module) -> int:

@@ -72,6 +72,17 @@ class SpectralConvOut(nn.Module):
         return self.conv(x.reshape(n, self.features, fc // self.features, h, w)).squeeze(1)
 
 
+class SpectralMix(nn.Module):
+    """Residual 3D conv (3x3x3, one feature map) over a feature volume (channel, y, x)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(1, 1, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv(x.unsqueeze(1)).squeeze(1)
+
+
 class ResidualBlock(nn.Module):
     """HiFiC's generator residual block: conv-norm-relu-conv-norm plus identity."""
 

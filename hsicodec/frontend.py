@@ -1,0 +1,91 @@
+"""Spectral front-ends: a scene block (h, w, B) <-> the network's planes (C, h, w).
+
+Both scale the scene to x_n = (x - lo) / (hi - lo) with its valid range, then
+- ``klt``: C = K per-scene KLT components, u = (x_n - mean) @ basis.T / sqrt(B);
+- ``bands``: C = B, the bands themselves, u = (x_n - 1/2) / sqrt(B).
+Dividing by sqrt(B) makes C * mean(u error^2) the per-band MSE of x_n in both
+cases, so the network's distortion is the scene's PSNR distortion.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hsicodec.container import Normalisation, SpectralBasis, quantise_basis
+from hsicodec.klt import SpectralStats, fit_klt, from_components, to_components, value_range
+
+FRONT_ENDS = ("klt", "bands")
+BANDS_CENTRE = 0.5
+
+
+@dataclass(frozen=True)
+class SpectralGeometry:
+    """Maps planes u to spectral coordinates v = offset + scale * u (x_n on the front-end's basis).
+
+    ``residual`` is the squared norm of the part of x_n outside that basis (the KLT
+    mean's), so spectral angles and SSIM can be computed on the planes in training.
+    """
+
+    offset: np.ndarray  # (C,)
+    scale: float
+    residual: float
+
+
+@dataclass(frozen=True)
+class FrontEnd:
+    """One scene's front-end; ``basis`` is None for the ``bands`` front-end."""
+
+    norm: Normalisation
+    basis: SpectralBasis | None
+    fill: np.ndarray | None = None  # normalised value of nodata samples, per band (encoder only)
+
+    @property
+    def kind(self) -> str:
+        return "bands" if self.basis is None else "klt"
+
+    def planes(self, block: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """Scene block (h, w, B) -> network planes (C, h, w) float32; nodata samples take `fill`."""
+        lo, hi = self.norm.lo, self.norm.hi
+        values = block.astype(np.float64)
+        if mask is not None:
+            values = np.where(mask, self.fill * (hi - lo) + lo, values)
+        if self.basis is not None:
+            return to_components(values, lo, hi, self.basis.mean, self.basis.basis)
+        u = ((values - lo) / (hi - lo) - BANDS_CENTRE) / np.sqrt(values.shape[-1])
+        return np.ascontiguousarray(u.transpose(2, 0, 1), dtype=np.float32)
+
+    def spectra(self, u: np.ndarray) -> np.ndarray:
+        """Network planes (C, h, w) -> scene block (h, w, B) float64 in source units."""
+        lo, hi = self.norm.lo, self.norm.hi
+        if self.basis is not None:
+            return from_components(u, lo, hi, self.basis.mean, self.basis.basis)
+        x_n = u.transpose(1, 2, 0).astype(np.float64) * np.sqrt(u.shape[0]) + BANDS_CENTRE
+        return x_n * (hi - lo) + lo
+
+    def geometry(self, bands: int) -> SpectralGeometry:
+        if self.basis is None:
+            return SpectralGeometry(np.full(bands, BANDS_CENTRE, np.float32), float(np.sqrt(bands)), 0.0)
+        mean, basis = self.basis.mean.astype(np.float64), self.basis.basis.astype(np.float64)
+        offset = basis @ mean
+        residual = float(np.sum((mean - basis.T @ offset) ** 2))
+        return SpectralGeometry(offset.astype(np.float32), float(np.sqrt(bands)), residual)
+
+
+def fit_front_end(stats: SpectralStats, kind: str, components: int) -> FrontEnd:
+    """A scene's front-end from its statistics; the KLT basis is quantised as the container stores it.
+
+    An all-nodata scene gets a unit range (and a zero basis for ``klt``).
+    """
+    if kind not in FRONT_ENDS:
+        raise ValueError(f"unknown front-end {kind!r}; expected one of {FRONT_ENDS}")
+    if stats.valid_samples == 0:
+        norm, fill = Normalisation(0.0, 1.0), np.zeros(stats.bands)
+        basis = SpectralBasis(np.zeros(stats.bands, np.float32), np.zeros((components, stats.bands), np.float32))
+        return FrontEnd(norm, quantise_basis(basis) if kind == "klt" else None, fill)
+    lo, hi = value_range(stats)
+    norm, fill = Normalisation(lo, hi), (stats.mean() - lo) / (hi - lo)
+    if kind == "bands":
+        return FrontEnd(norm, None, fill)
+    mean, basis, variances = fit_klt(stats, components)
+    return FrontEnd(norm, quantise_basis(SpectralBasis(mean, basis), variances), fill)
