@@ -94,7 +94,10 @@ def register(entry: ModelEntry, models_dir: Path) -> None:
 
 
 def find_model(name: str | None = None, rate: float | None = None) -> ModelEntry:
-    """The entry called `name`, else the one whose target bpp is nearest to `rate`."""
+    """The entry called `name`, else the klt model whose target bpp is nearest to `rate`.
+
+    ``bands`` models fit one sensor's band count, so they are picked by name only.
+    """
     entries = installed_models()
     if name is not None:
         for entry in entries:
@@ -105,7 +108,8 @@ def find_model(name: str | None = None, rate: float | None = None) -> ModelEntry
     if not entries:
         raise ModelError(f"no models installed in {', '.join(map(str, model_dirs()))}")
     rate = 0.4 if rate is None else rate
-    return min(entries, key=lambda e: (abs(e.target_bpp - rate), e.name))
+    any_sensor = [e for e in entries if e.front_end == "klt"] or entries  # bands models: by name
+    return min(any_sensor, key=lambda e: (abs(e.target_bpp - rate), e.name))
 
 
 def find_by_sha(sha256: str) -> ModelEntry | None:

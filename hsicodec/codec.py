@@ -46,7 +46,7 @@ def _check_finite(block: np.ndarray, mask: np.ndarray | None, path: Path) -> Non
 MIN_PLANE = 2 * HiFiC.STRIDE  # E and G mirror-pad their 2x2 latent: it must not be 1 pixel wide
 
 
-def _pad_to_stride(u: np.ndarray) -> np.ndarray:
+def pad_to_stride(u: np.ndarray) -> np.ndarray:
     """Mirror-pad planes (C, h, w) to multiples of the network stride, at least MIN_PLANE."""
     height, width = (max(MIN_PLANE, n + (-n % HiFiC.STRIDE)) for n in u.shape[1:])
     pad_h, pad_w = height - u.shape[1], width - u.shape[2]
@@ -82,7 +82,7 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
         raise InputError(f"{reader.path}: scene is empty ({height}x{width}x{bands})")
     if entry.front_end == "bands" and bands != entry.channels:
         raise InputError(f"{reader.path}: model {entry.name!r} codes {entry.channels}-band scenes; "
-                         f"this one has {bands} bands (pick a model with -m)")
+                         f"this one has {bands} bands (pick another model with -m)")
     header = FileHeader(height=height, width=width, bands=bands, dtype=reader.dtype.name,
                         byteorder=reader.meta.byteorder, tile_size=tile_size,
                         components=entry.channels if entry.front_end == "klt" else 0,
@@ -95,7 +95,7 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
         for index, (row0, col0, tile_height, tile_width) in enumerate(grid):
             block = reader.read(row0, col0, tile_height, tile_width)
             mask = nodata_mask(block, reader.meta.nodata)
-            coded = coder.encode(_pad_to_stride(front.planes(block, mask)))
+            coded = coder.encode(pad_to_stride(front.planes(block, mask)))
             writer.add_tile(TilePayload(index=index, row0=row0, col0=col0, height=tile_height,
                                         width=tile_width, y_shape=coded.y_shape, z_shape=coded.z_shape,
                                         y_words=coded.y_words, z_words=coded.z_words,

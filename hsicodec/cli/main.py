@@ -13,6 +13,7 @@ from hsicodec.cli.decompress import decompress
 from hsicodec.cli.evaluate import evaluate
 from hsicodec.cli.info import info
 from hsicodec.cli.models import models
+from hsicodec.cli.train import train
 from hsicodec.errors import HsicodecError
 
 
@@ -43,10 +44,11 @@ def cli() -> None:
       $ hsicodec decompress scene.hsic              # -> scene.hdr + scene.img
       $ hsicodec eval scene.hdr scene_rec.hdr       # PSNR, SSIM, SAM, MAE
       $ hsicodec compress archive/ -o out/ -r 0.4   # a whole folder, mirrored
+      $ hsicodec train config.toml archive/         # a model for your own sensor
     """
 
 
-for command in (compress, decompress, info, models, evaluate):
+for command in (compress, decompress, info, models, evaluate, train):
     cli.add_command(command)
 
 

@@ -1,115 +1,249 @@
-"""The MSE training stage: Adam, rate-targeted lambda, resumable state, CSV log."""
+"""The two-stage training run: resumable state, CSV log, validation with the real coder, export.
+
+Stage 1 trains E, P and G on the rate-distortion objective alone (beta = 0);
+stage 2 continues from it with the conditional discriminator (one D step per
+G step). A run lives in one folder: ``state.pt`` (everything needed to resume,
+saved atomically every `checkpoint_every` steps), ``log.csv`` (one row per
+step), ``summary.json`` and, at the end, the exported checkpoint with its
+``manifest.json`` so that the folder is a models folder for $HSICODEC_MODELS.
+"""
 from __future__ import annotations
 
+import copy
 import csv
+import json
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
-from hsicodec.nn.hific import HiFiC, HificConfig
-from hsicodec.training.objective import RateTarget, band_mse, rate_distortion_loss
+from hsicodec.checkpoints import ModelEntry, export_checkpoint, register
+from hsicodec.codec import pad_to_stride
+from hsicodec.errors import InputError
+from hsicodec.latent_coding import LatentCoder
+from hsicodec.nn.hific import Discriminator, HiFiC
+from hsicodec.training.config import TrainConfig
+from hsicodec.training.distributed import Processes
+from hsicodec.training.objective import Objective, band_mse, discriminator_loss
 from hsicodec.training.patches import PatchSampler
+from hsicodec.training.scenes import TrainingScene
 
-
-@dataclass(frozen=True)
-class StageConfig:
-    iterations: int
-    target_bpp: float
-    patch: int = 96
-    batch: int = 8
-    lr: float = 5e-4
-    final_lr: float = 1e-4
-    aux_lr: float = 1e-3
-    checkpoint_every: int = 250
-    validate_every: int = 500
-    seed: int = 0
-
-
-def _learning_rate(stage: StageConfig, step: int) -> float:
-    """Cosine decay from lr to final_lr."""
-    t = min(1.0, step / max(1, stage.iterations))
-    return stage.final_lr + 0.5 * (stage.lr - stage.final_lr) * (1 + math.cos(math.pi * t))
+LOG_FIELDS = ["step", "stage", "seconds", "lr", "total", "bpp", "psnr", "ssim", "angle", "perceptual", "gan",
+              "d_loss", "val_psnr", "val_bpp"]
+Progress = Callable[[int, dict], None]
 
 
 @torch.inference_mode()
-def validate(model: HiFiC, planes: list[np.ndarray]) -> tuple[float, float]:
-    """Mean PSNR (dB, component planes) and estimated bpp over whole validation scenes."""
-    model.eval()
+def validate(model: HiFiC, scenes: list[TrainingScene], crop: int) -> tuple[float, float]:
+    """Mean PSNR (dB, normalised scene) and bpp of the coded latents, with the real range coder.
+
+    Each scene's central crop (at most `crop` pixels a side) is encoded and decoded
+    exactly as `compress`/`decompress` do; the rate counts the range-coded y and z words.
+    """
+    frozen = copy.deepcopy(model).cpu().eval()
+    frozen.hyperprior.update_tables()
+    coder = LatentCoder(frozen, torch.device("cpu"))
     psnrs, bpps = [], []
-    for plane in planes:
-        u = torch.from_numpy(plane)[None]
-        h, w = u.shape[-2:]
-        pad = (0, -w % HiFiC.STRIDE, 0, -h % HiFiC.STRIDE)
-        out = model(torch.nn.functional.pad(u, pad, mode="reflect"))
-        psnrs.append(-10 * math.log10(band_mse(u, out.x_hat[..., :h, :w]).item()))
-        bpps.append(out.bits().item() / (h * w))
-    model.train()
+    for scene in scenes:
+        _, height, width = scene.planes.shape
+        h, w = min(height, crop), min(width, crop)
+        top, left = (height - h) // 2, (width - w) // 2
+        u = scene.planes[:, top : top + h, left : left + w]
+        coded = coder.encode(pad_to_stride(u))
+        u_hat = coder.decode(coded)[:, :h, :w]
+        mse = band_mse(torch.from_numpy(u), torch.from_numpy(u_hat)).item()
+        psnrs.append(-10 * math.log10(max(mse, 1e-12)))
+        bpps.append(32 * (coded.y_words.size + coded.z_words.size) / (h * w))
     return float(np.mean(psnrs)), float(np.mean(bpps))
 
 
-def train_stage(model_config: HificConfig, stage: StageConfig, train_planes: list[np.ndarray],
-                val_planes: list[np.ndarray], run_dir: Path,
-                progress: Callable[[int, dict], None] | None = None) -> HiFiC:
-    """Train (or resume from run_dir/state.pt) and return the model."""
-    torch.manual_seed(stage.seed)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    model = HiFiC(model_config)
-    aux_params = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
-    main_params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
-    optimizer = torch.optim.Adam(main_params, lr=stage.lr)
-    aux_optimizer = torch.optim.Adam(aux_params, lr=stage.aux_lr)
-    sampler = PatchSampler(train_planes, stage.patch, stage.batch, stage.seed)
-    target = RateTarget(stage.target_bpp)
-    step = 0
-    state_path = run_dir / "state.pt"
-    if state_path.exists():
-        state = torch.load(state_path, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        aux_optimizer.load_state_dict(state["aux_optimizer"])
-        sampler.load_state(state["sampler"])
-        torch.set_rng_state(state["torch_rng"])
-        step = state["step"]
-    log_path = run_dir / "log.csv"
-    new_log = not log_path.exists()
-    with log_path.open("a", newline="") as log_file:
-        log = csv.writer(log_file)
-        if new_log:
-            log.writerow(["step", "seconds", "lr", "loss", "bpp", "psnr", "val_psnr", "val_bpp"])
-        started = time.time()
-        while step < stage.iterations:
-            lr = _learning_rate(stage, step)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            u = sampler.next_batch()
-            out = model(u)
-            terms = rate_distortion_loss(u, out, target, model.se_l1())
-            optimizer.zero_grad()
-            terms.total.backward()
-            torch.nn.utils.clip_grad_norm_(main_params, 1.0)
-            optimizer.step()
-            aux_optimizer.zero_grad()
-            model.hyperprior.entropy_bottleneck.loss().backward()
-            aux_optimizer.step()
-            step += 1
-            row = {"step": step, "loss": terms.total.item(), "bpp": terms.bpp.item(),
-                   "psnr": -10 * math.log10(max(terms.mse.item(), 1e-12))}
-            val = ("", "")
-            if step % stage.validate_every == 0 or step == stage.iterations:
-                val = validate(model, val_planes)
-                row.update(val_psnr=val[0], val_bpp=val[1])
-            log.writerow([step, round(time.time() - started, 1), lr, row["loss"], row["bpp"], row["psnr"], *val])
-            if progress:
-                progress(step, row)
-            if step % stage.checkpoint_every == 0 or step == stage.iterations:
-                log_file.flush()
-                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                            "aux_optimizer": aux_optimizer.state_dict(), "sampler": sampler.state(),
-                            "torch_rng": torch.get_rng_state(), "step": step}, run_dir / "state.tmp")
-                (run_dir / "state.tmp").replace(state_path)
-    return model
+def _cosine(lr: float, final_lr: float, step: int, steps: int) -> float:
+    t = min(1.0, step / max(1, steps))
+    return final_lr + 0.5 * (lr - final_lr) * (1 + math.cos(math.pi * t))
+
+
+class Trainer:
+    """One training run of `config` in `run_dir`, on the scenes given."""
+
+    def __init__(self, config: TrainConfig, train: list[TrainingScene], validation: list[TrainingScene],
+                 run_dir: Path, processes: Processes = Processes()) -> None:
+        if not train:
+            raise InputError("no training scenes")
+        self.config, self.validation, self.run_dir, self.processes = config, validation, run_dir, processes
+        stage, device = config.training, processes.device
+        self.front_end = config.front_end
+        channels = train[0].planes.shape[0]
+        torch.manual_seed(stage.seed)
+        self.model = HiFiC(config.network(channels)).to(device)
+        self.discriminator = Discriminator(self.model.config).to(device)
+        self.aux_params = [p for n, p in self.model.named_parameters() if n.endswith(".quantiles")]
+        self.main_params = [p for n, p in self.model.named_parameters() if not n.endswith(".quantiles")]
+        self.optimizer = torch.optim.Adam(self.main_params, lr=stage.lr)
+        self.aux_optimizer = torch.optim.Adam(self.aux_params, lr=stage.aux_lr)
+        self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=stage.discriminator_lr,
+                                            betas=(0.5, 0.999))
+        self.sampler = PatchSampler(train, stage.patch, stage.batch, stage.seed + processes.rank)
+        self.objective = Objective(config.rate, config.loss).to(device)
+        self.step = 0
+        self.iterations_per_second = 0.0
+        self.stop_requested = False  # set (by a signal handler) to save and stop after the current step
+        self.train_names = [s.name for s in train]
+        if processes.distributed:
+            ids = [device.index] if device.type == "cuda" else None
+            self.model_ddp = DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
+            self.d_ddp = DistributedDataParallel(self.discriminator, device_ids=ids)
+        else:
+            self.model_ddp, self.d_ddp = self.model, self.discriminator
+
+    # ------------------------------------------------------------------ state
+    @property
+    def state_path(self) -> Path:
+        return self.run_dir / "state.pt"
+
+    def save_state(self) -> None:
+        """Everything a resumed run needs, written atomically."""
+        if not self.processes.main:
+            return
+        state = {"config": self.config.to_dict(), "step": self.step, "model": self.model.state_dict(),
+                 "discriminator": self.discriminator.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "aux_optimizer": self.aux_optimizer.state_dict(), "d_optimizer": self.d_optimizer.state_dict(),
+                 "sampler": self.sampler.state(), "torch_rng": torch.get_rng_state(), "scenes": self.train_names}
+        partial = self.run_dir / "state.pt.partial"
+        torch.save(state, partial)
+        partial.replace(self.state_path)
+
+    def resume(self) -> None:
+        """Continue from state.pt; the run's configuration must be the one it started with."""
+        try:
+            state = torch.load(self.state_path, map_location=self.processes.device, weights_only=True)
+        except Exception as exc:  # a damaged state file must not surface as a traceback
+            raise InputError(f"{self.state_path}: cannot resume from it ({str(exc).splitlines()[0]})") from None
+        if state["config"] != self.config.to_dict():
+            raise InputError(f"{self.run_dir} was started with another configuration; "
+                             "train into a new folder or use the run's own configuration")
+        self.model.load_state_dict(state["model"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.aux_optimizer.load_state_dict(state["aux_optimizer"])
+        self.d_optimizer.load_state_dict(state["d_optimizer"])
+        self.sampler.load_state(state["sampler"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+        self.step = state["step"]
+        if self.processes.rank > 0:  # only rank 0's sampler is saved; the others draw fresh patches
+            self.sampler.rng = np.random.default_rng([self.config.training.seed, self.processes.rank, self.step])
+
+    # ------------------------------------------------------------------ steps
+    def _learning_rate(self) -> float:
+        stage = self.config.training
+        if self.step < stage.mse_iterations:
+            return _cosine(stage.lr, stage.final_lr, self.step, stage.mse_iterations)
+        return _cosine(stage.lr, stage.final_lr, self.step - stage.mse_iterations, stage.gan_iterations)
+
+    @property
+    def in_gan_stage(self) -> bool:
+        return self.step >= self.config.training.mse_iterations
+
+    def train_step(self) -> dict:
+        """One G (and, in stage 2, one D) update; returns the logged figures."""
+        lr = self._learning_rate()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        batch = self.sampler.next_batch().to(self.processes.device)
+        out = self.model_ddp(batch.planes)
+        gan = self.in_gan_stage
+        fake_logits = None
+        if gan:
+            self.discriminator.requires_grad_(False)
+            fake_logits = self.discriminator(out.x_hat, out.y_hat)
+            self.discriminator.requires_grad_(True)
+        terms = self.objective(batch, out, self.model.se_l1(), fake_logits)
+        self.optimizer.zero_grad(set_to_none=True)
+        terms.total.backward()
+        torch.nn.utils.clip_grad_norm_(self.main_params, 1.0)
+        self.optimizer.step()
+        self.aux_optimizer.zero_grad(set_to_none=True)
+        self.model.hyperprior.entropy_bottleneck.loss().backward()
+        self.processes.average_gradients(self.aux_params)
+        self.aux_optimizer.step()
+        row = {"step": self.step + 1, "stage": "gan" if gan else "mse", "lr": lr, **terms.log()}
+        row["psnr"] = -10 * math.log10(max(row.pop("mse"), 1e-12))
+        if gan:
+            row["d_loss"] = self._discriminator_step(batch.planes, out.x_hat.detach(), out.y_hat.detach())
+        self.step += 1
+        return row
+
+    def _discriminator_step(self, x: torch.Tensor, x_hat: torch.Tensor, y_hat: torch.Tensor) -> float:
+        """One D update on real and reconstructed patches, in a single forward pass."""
+        logits = self.d_ddp(torch.cat([x, x_hat]), torch.cat([y_hat, y_hat]))
+        real, fake = logits.chunk(2)
+        loss = discriminator_loss(real, fake)
+        self.d_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.d_optimizer.step()
+        return loss.item()
+
+    # ------------------------------------------------------------------ run
+    @property
+    def finished(self) -> bool:
+        return self.step >= self.config.training.iterations
+
+    def run(self, progress: Progress | None = None) -> HiFiC:
+        """Train to the configured number of steps (from wherever the run stands), or until stop_requested."""
+        stage = self.config.training
+        log_path = self.run_dir / "log.csv"
+        if self.processes.main:
+            self._trim_log(log_path)
+        started, first = time.time(), self.step
+        with open(log_path if self.processes.main else "/dev/null", "a", newline="") as log_file:
+            log = csv.DictWriter(log_file, LOG_FIELDS, extrasaction="ignore")
+            if self.processes.main and log_file.tell() == 0:
+                log.writeheader()
+            while self.step < stage.iterations:
+                row = self.train_step()
+                last = self.step == stage.iterations
+                if self.processes.main and (self.step % stage.validate_every == 0 or last
+                                            or self.step == stage.mse_iterations):
+                    row["val_psnr"], row["val_bpp"] = validate(self.model, self.validation, stage.validation_crop)
+                row["seconds"] = round(time.time() - started, 2)
+                log.writerow(row)
+                if progress and self.processes.main:
+                    progress(self.step, row)
+                if self.step % stage.checkpoint_every == 0 or last or self.stop_requested:
+                    log_file.flush()
+                    self.save_state()
+                if self.stop_requested:
+                    break
+        self.processes.barrier()
+        self.iterations_per_second = (self.step - first) / max(time.time() - started, 1e-9)
+        return self.model
+
+    def _trim_log(self, log_path: Path) -> None:
+        """Drop log rows beyond the saved step (written after the last checkpoint of a killed run)."""
+        if not log_path.exists():
+            return
+        with log_path.open(newline="") as fh:
+            rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= self.step]
+        with log_path.open("w", newline="") as fh:
+            log = csv.DictWriter(fh, LOG_FIELDS, extrasaction="ignore")
+            log.writeheader()
+            log.writerows(rows)
+
+    def export(self) -> ModelEntry:
+        """Write the model (CDF tables baked) into the run folder and register it there."""
+        config = self.config
+        model = copy.deepcopy(self.model).cpu().eval()
+        val_psnr, val_bpp = validate(model, self.validation, config.training.validation_crop)
+        training = {"config": config.to_dict(), "iterations": self.step, "scenes": self.train_names,
+                    "device": str(self.processes.device), "processes": self.processes.world}
+        metrics = {"validation": {"psnr": val_psnr, "latent_bpp": val_bpp,
+                                  "scenes": [s.name for s in self.validation]}}
+        entry = export_checkpoint(model, self.run_dir / f"{config.name}.pt", config.name, config.front_end,
+                                  config.rate.target_bpp, training, metrics)
+        register(entry, self.run_dir)
+        summary = {"model": entry.to_json(), "iterations_per_second": self.iterations_per_second}
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        return entry

@@ -1,20 +1,39 @@
-"""Random training patches from whole-scene planes (C, H, W)."""
+"""Random training patches from whole-scene planes, with each patch's spectral geometry."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from hsicodec.training.scenes import TrainingScene
+
+
+@dataclass
+class Batch:
+    """Planes (N, C, P, P) and, per patch, the map to spectral coordinates v = offset + scale * u."""
+
+    planes: torch.Tensor
+    offset: torch.Tensor  # (N, C)
+    scale: torch.Tensor  # (N,)
+    residual: torch.Tensor  # (N,)
+
+    def to(self, device: torch.device) -> "Batch":
+        return Batch(*(t.to(device) for t in (self.planes, self.offset, self.scale, self.residual)))
 
 
 class PatchSampler:
     """Draws batches of random crops with flips and 90-degree turns, scenes chosen uniformly.
 
-    Scenes smaller than the patch are reflect-padded up to it.
+    Scenes smaller than the patch are reflect-padded up to it. The state (the
+    random generator) is saved with a run, so a resumed run draws the same patches.
     """
 
-    def __init__(self, planes: list[np.ndarray], patch: int, batch: int, seed: int = 0) -> None:
-        if not planes:
+    def __init__(self, scenes: list[TrainingScene], patch: int, batch: int, seed: int = 0) -> None:
+        if not scenes:
             raise ValueError("no training scenes")
-        self.planes = [self._pad_to(p, patch) for p in planes]
+        self.scenes = scenes
+        self.planes = [self._pad_to(s.planes, patch) for s in scenes]
         self.patch = patch
         self.batch = batch
         self.rng = np.random.default_rng(seed)
@@ -23,20 +42,25 @@ class PatchSampler:
     def _pad_to(plane: np.ndarray, patch: int) -> np.ndarray:
         pad_h, pad_w = max(0, patch - plane.shape[1]), max(0, patch - plane.shape[2])
         if pad_h or pad_w:
-            plane = np.pad(plane, ((0, 0), (0, pad_h), (0, pad_w)), mode="reflect")
+            plane = np.pad(plane, ((0, 0), (0, pad_h), (0, pad_w)), mode="symmetric")
         return plane
 
-    def _crop(self) -> np.ndarray:
-        plane = self.planes[self.rng.integers(len(self.planes))]
+    def _crop(self, index: int) -> np.ndarray:
+        plane = self.planes[index]
         top = self.rng.integers(plane.shape[1] - self.patch + 1)
         left = self.rng.integers(plane.shape[2] - self.patch + 1)
         crop = plane[:, top : top + self.patch, left : left + self.patch]
         if self.rng.random() < 0.5:
             crop = crop[:, :, ::-1]
-        return np.rot90(crop, k=int(self.rng.integers(4)), axes=(1, 2))
+        return np.ascontiguousarray(np.rot90(crop, k=int(self.rng.integers(4)), axes=(1, 2)))
 
-    def next_batch(self) -> torch.Tensor:
-        return torch.from_numpy(np.stack([np.ascontiguousarray(self._crop()) for _ in range(self.batch)]))
+    def next_batch(self) -> Batch:
+        picks = self.rng.integers(len(self.scenes), size=self.batch)
+        geometry = [self.scenes[i].geometry for i in picks]
+        return Batch(torch.from_numpy(np.stack([self._crop(i) for i in picks])),
+                     torch.from_numpy(np.stack([g.offset for g in geometry]).astype(np.float32)),
+                     torch.tensor([g.scale for g in geometry], dtype=torch.float32),
+                     torch.tensor([g.residual for g in geometry], dtype=torch.float32))
 
     def state(self) -> dict:
         return {"rng": self.rng.bit_generator.state}
