@@ -21,15 +21,18 @@ BANDS_CENTRE = 0.5
 
 @dataclass(frozen=True)
 class SpectralGeometry:
-    """Maps planes u to spectral coordinates v = offset + scale * u (x_n on the front-end's basis).
+    """Maps planes u to coordinates v = offset + scale * (mixing @ u) of x_n on an orthonormal basis.
 
     ``residual`` is the squared norm of the part of x_n outside that basis (the KLT
     mean's), so spectral angles and SSIM can be computed on the planes in training.
+    ``mixing`` (C, C) makes the stored, quantised KLT rows exactly orthonormal; the
+    ``bands`` front-end needs none (None).
     """
 
     offset: np.ndarray  # (C,)
     scale: float
     residual: float
+    mixing: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -67,9 +70,14 @@ class FrontEnd:
         if self.basis is None:
             return SpectralGeometry(np.full(bands, BANDS_CENTRE, np.float32), float(np.sqrt(bands)), 0.0)
         mean, basis = self.basis.mean.astype(np.float64), self.basis.basis.astype(np.float64)
-        offset = basis @ mean
-        residual = float(np.sum((mean - basis.T @ offset) ** 2))
-        return SpectralGeometry(offset.astype(np.float32), float(np.sqrt(bands)), residual)
+        k = basis.shape[0]
+        q, r = np.linalg.qr(basis.T)  # basis.T = q @ r, q with orthonormal columns
+        offset = q.T @ mean
+        residual = float(np.sum((mean - q @ offset) ** 2))
+        mixing, padded = np.zeros((k, k)), np.zeros(k)
+        mixing[: r.shape[0]], padded[: offset.size] = r, offset  # scenes with fewer bands than K
+        return SpectralGeometry(padded.astype(np.float32), float(np.sqrt(bands)), residual,
+                                mixing.astype(np.float32))
 
 
 def fit_front_end(stats: SpectralStats, kind: str, components: int) -> FrontEnd:

@@ -39,7 +39,8 @@ def is_valid_hsic(path: Path) -> bool:
 @output_option
 @click.option("-r", "--rate", type=click.FloatRange(min=0, min_open=True),
               help="Target bits per pixel (file bits / (H*W)); picks the nearest installed model.")
-@click.option("-m", "--model", "model_name", help="Model by name (see `hsicodec models`); overrides -r.")
+@click.option("-m", "--model", "model_name",
+              help="Model by name (see `hsicodec models`; folders in $HSICODEC_MODELS come first); overrides -r.")
 @click.option("--var", help="Variable holding the cube in a .mat file (default: its only 3-D array).")
 @click.option("--tile-size", type=click.IntRange(16, 4096), default=DEFAULT_TILE, show_default=True,
               help="Tiles are coded independently; memory grows with the tile size, not the scene.")

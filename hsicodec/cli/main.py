@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from hsicodec import __version__
+from hsicodec.cli.analyze import analyze
 from hsicodec.cli.compress import compress
 from hsicodec.cli.decompress import decompress
 from hsicodec.cli.evaluate import evaluate
@@ -48,7 +49,7 @@ def cli() -> None:
     """
 
 
-for command in (compress, decompress, info, models, evaluate, train):
+for command in (compress, decompress, info, models, evaluate, train, analyze):
     cli.add_command(command)
 
 

@@ -69,6 +69,7 @@ def train(config_file: Path, data: tuple[Path, ...], run_dir: Path | None, valid
                 click.echo(f"exported {entry.path} (validation {summary['psnr']:.2f} dB at "
                            f"{summary['latent_bpp']:.3f} bpp of coded latents)")
                 click.echo(f"use it: HSICODEC_MODELS={run_dir} hsicodec compress SCENE -m {entry.name}")
+        processes.barrier()  # every process leaves together, once the checkpoint is written
     finally:
         stop(processes)
 

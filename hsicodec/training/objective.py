@@ -47,7 +47,9 @@ def band_mse(u: torch.Tensor, u_hat: torch.Tensor) -> torch.Tensor:
 
 
 def spectral_coordinates(u: torch.Tensor, batch: Batch) -> torch.Tensor:
-    """v = offset + scale * u, per patch."""
+    """v = offset + scale * (mixing @ u), per patch."""
+    if batch.mixing is not None:
+        u = torch.einsum("nkc,nchw->nkhw", batch.mixing, u)
     return batch.offset[:, :, None, None] + batch.scale[:, None, None, None] * u
 
 

@@ -11,15 +11,17 @@ from hsicodec.training.scenes import TrainingScene
 
 @dataclass
 class Batch:
-    """Planes (N, C, P, P) and, per patch, the map to spectral coordinates v = offset + scale * u."""
+    """Planes (N, C, P, P) and, per patch, its SpectralGeometry (see hsicodec.frontend)."""
 
     planes: torch.Tensor
     offset: torch.Tensor  # (N, C)
     scale: torch.Tensor  # (N,)
     residual: torch.Tensor  # (N,)
+    mixing: torch.Tensor | None  # (N, C, C); None for the bands front-end
 
     def to(self, device: torch.device) -> "Batch":
-        return Batch(*(t.to(device) for t in (self.planes, self.offset, self.scale, self.residual)))
+        mixing = None if self.mixing is None else self.mixing.to(device)
+        return Batch(*(t.to(device) for t in (self.planes, self.offset, self.scale, self.residual)), mixing)
 
 
 class PatchSampler:
@@ -60,7 +62,8 @@ class PatchSampler:
         return Batch(torch.from_numpy(np.stack([self._crop(i) for i in picks])),
                      torch.from_numpy(np.stack([g.offset for g in geometry]).astype(np.float32)),
                      torch.tensor([g.scale for g in geometry], dtype=torch.float32),
-                     torch.tensor([g.residual for g in geometry], dtype=torch.float32))
+                     torch.tensor([g.residual for g in geometry], dtype=torch.float32),
+                     None if geometry[0].mixing is None else torch.from_numpy(np.stack([g.mixing for g in geometry])))
 
     def state(self) -> dict:
         return {"rng": self.rng.bit_generator.state}
