@@ -13,7 +13,7 @@ import numpy as np
 
 from hsicodec.checkpoints import ModelEntry
 from hsicodec.container import FileHeader, HsicReader, HsicWriter, Normalisation, Rect, TilePayload
-from hsicodec.errors import InputError
+from hsicodec.errors import ContainerError, DecodeError, InputError
 from hsicodec.frontend import FrontEnd, fit_front_end
 from hsicodec.io import SceneReader
 from hsicodec.klt import SpectralStats
@@ -121,28 +121,53 @@ def _cast(values: np.ndarray, dtype: np.dtype, norm: Normalisation) -> np.ndarra
     return values.astype(dtype)
 
 
+def salvage_fill(dtype: np.dtype, nodata: float | None) -> float:
+    """The value of a damaged tile's samples: the scene's nodata, else NaN, the type's minimum (signed) or 0."""
+    if nodata is not None:
+        return nodata
+    if dtype.kind == "f":
+        return float("nan")
+    return float(np.iinfo(dtype).min) if dtype.kind == "i" else 0.0
+
+
+Damage = Callable[[int, Rect, str], None]
+
+
 def decode_tiles(reader: HsicReader, coder: LatentCoder, nodata: float | None,
-                 progress: Progress | None = None, window: Rect | None = None) -> Iterator[tuple[int, int, np.ndarray]]:
+                 progress: Progress | None = None, window: Rect | None = None,
+                 on_damage: Damage | None = None) -> Iterator[tuple[int, int, np.ndarray]]:
     """(row0, col0, block) of every tile, in the source's sample type.
 
     With a window (row0, col0, height, width), only the tiles it touches are
-    decoded, cropped to it, and positions are relative to its corner.
+    decoded, cropped to it, and positions are relative to its corner. With
+    `on_damage`, a tile that fails its checks is reported to it (index, rect,
+    reason) and filled with `salvage_fill` instead of stopping the decode.
     """
     dtype = np.dtype(reader.header.dtype)
     front = FrontEnd(reader.norm, reader.basis)
+    grid = reader.header.tile_grid()
     indices = range(reader.header.n_tiles) if window is None else reader.tiles_in_window(*window)
     for index in indices:
-        tile = reader.read_tile(index)
-        u_hat = coder.decode(CodedLatents(tile.y_shape, tile.z_shape, tile.y_words, tile.z_words, tile.symbol_crc))
-        block = _cast(front.spectra(u_hat[:, : tile.height, : tile.width]), dtype, front.norm)
-        if tile.nodata_mask is not None:
-            block[tile.nodata_mask] = nodata
+        row0, col0, height, width = grid[index]
+        try:
+            tile = reader.read_tile(index)
+            u_hat = coder.decode(CodedLatents(tile.y_shape, tile.z_shape, tile.y_words, tile.z_words,
+                                              tile.symbol_crc))
+            block = _cast(front.spectra(u_hat[:, :height, :width]), dtype, front.norm)
+            if tile.nodata_mask is not None:
+                block[tile.nodata_mask] = nodata
+        except (ContainerError, DecodeError) as exc:
+            reason = str(exc) if isinstance(exc, ContainerError) else f"{reader.path}: tile {index}: {exc}"
+            if on_damage is None:
+                raise type(exc)(reason) from None
+            on_damage(index, grid[index], reason)
+            block = np.full((height, width, reader.header.bands), salvage_fill(dtype, nodata), dtype)
         if progress:
             progress(1)
         if window is None:
-            yield tile.row0, tile.col0, block
+            yield row0, col0, block
         else:
-            yield _crop(tile.row0, tile.col0, block, window)
+            yield _crop(row0, col0, block, window)
 
 
 def _crop(row0: int, col0: int, block: np.ndarray, window: Rect) -> tuple[int, int, np.ndarray]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import BinaryIO, Iterable
 
 import numpy as np
 
@@ -414,6 +414,11 @@ class HsicReader:
     Opening verifies the magic, the version, the header CRC, the CRC of every
     non-tile section and the END section, so a file that opens is complete;
     tiles are CRC-checked when read.
+
+    With ``salvage=True`` a damaged tile area is tolerated: the walk skips to the
+    next tile section whose CRC checks, stops at a truncation, and lists the
+    tiles it could not find in ``missing_tiles``. The header and the
+    normalisation, basis and metadata sections must still be intact.
     """
 
     path: Path
@@ -424,8 +429,10 @@ class HsicReader:
     basis: SpectralBasis | None
     metadata: dict
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, salvage: bool = False) -> None:
         self.path = Path(path)
+        self.salvage = salvage
+        self.missing_tiles: list[int] = []
         self._file = open(self.path, "rb")
         self._lock = threading.Lock()
         self._tiles: dict[int, tuple[int, int]] = {}  # index -> (section offset, payload length)
@@ -452,11 +459,23 @@ class HsicReader:
         """Tile ``index``, CRC-checked (ContainerError naming the tile otherwise)."""
         if not 0 <= index < self.header.n_tiles:
             raise IndexError(f"tile {index} outside the grid of {self.header.n_tiles} tiles")
+        if index not in self._tiles:
+            raise self._fail(f"tile {index} is missing (damaged or cut off)")
         offset, length = self._tiles[index]
         raw = self._read_at(offset, _SECTION.size + length + _CRC.size)
         if zlib.crc32(raw[:-_CRC.size]) != _CRC.unpack_from(raw, len(raw) - _CRC.size)[0]:
             raise ContainerError(f"{self.path}: tile {index} is corrupt (CRC mismatch)")
         return self._parse_tile(memoryview(raw)[_SECTION.size:-_CRC.size], index)
+
+    def damaged_tiles(self, indices: Iterable[int]) -> dict[int, str]:
+        """The tiles among `indices` that are missing or fail their CRC, with the reason."""
+        damaged = {}
+        for index in indices:
+            try:
+                self.read_tile(index)
+            except ContainerError as exc:
+                damaged[index] = str(exc)
+        return damaged
 
     def tiles_in_window(self, row0: int, col0: int, height: int, width: int) -> list[int]:
         """Indices (ascending) of the tiles that intersect a window inside the scene."""
@@ -524,28 +543,71 @@ class HsicReader:
         """Walk the section headers to END; read and check the small sections, index the tiles."""
         payloads: dict[SectionId, bytes] = {}
         while True:
-            section_id, length = _SECTION.unpack(self._read_at(offset, _SECTION.size))
-            end = offset + _SECTION.size + length + _CRC.size
-            if end > self.file_bytes:
-                raise self._fail(f"truncated: section {section_id} at byte {offset} declares {length} bytes, "
-                                 f"only {max(self.file_bytes - offset - _SECTION.size - _CRC.size, 0)} remain")
-            if section_id == SectionId.TILE:
-                self._index_tile(offset, length)
-            elif section_id in _KNOWN_SECTIONS:
-                if section_id in payloads:
-                    raise self._fail(f"section {SectionId(section_id).name} appears twice")
-                payloads[SectionId(section_id)] = self._checked_payload(offset, length, SectionId(section_id).name)
+            try:
+                section_id, end = self._index_section(offset, payloads)
+            except ContainerError:
+                if not self.salvage or not self._has_small_sections(payloads):
+                    raise
+                section_id, end = SectionId.END, self.file_bytes
+                resumed = self._next_intact_tile(offset + 1)
+                if resumed is not None:
+                    offset = resumed
+                    continue
             if section_id == SectionId.END:
                 break
             offset = end
-        if end != self.file_bytes:
+        if end != self.file_bytes and not self.salvage:
             raise self._fail(f"{self.file_bytes - end} bytes of trailing data after the END section")
-        if payloads[SectionId.END]:
+        if payloads.get(SectionId.END):
             raise self._fail("END section is not empty")
         self._parse_sections(payloads)
         missing = sorted(set(range(self.header.n_tiles)) - self._tiles.keys())
-        if missing:
+        if missing and not self.salvage:
             raise self._fail(f"tile {missing[0]} missing ({len(missing)} of {self.header.n_tiles} tiles absent)")
+        self.missing_tiles = missing
+
+    def _index_section(self, offset: int, payloads: dict[SectionId, bytes]) -> tuple[int, int]:
+        """Index the section at `offset`; returns its id and where the next one starts."""
+        section_id, length = _SECTION.unpack(self._read_at(offset, _SECTION.size))
+        end = offset + _SECTION.size + length + _CRC.size
+        if end > self.file_bytes:
+            raise self._fail(f"truncated: section {section_id} at byte {offset} declares {length} bytes, "
+                             f"only {max(self.file_bytes - offset - _SECTION.size - _CRC.size, 0)} remain")
+        if section_id == SectionId.TILE:
+            self._index_tile(offset, length)
+        elif section_id in _KNOWN_SECTIONS:
+            if section_id in payloads:
+                raise self._fail(f"section {SectionId(section_id).name} appears twice")
+            payloads[SectionId(section_id)] = self._checked_payload(offset, length, SectionId(section_id).name)
+        return section_id, end
+
+    def _has_small_sections(self, payloads: dict[SectionId, bytes]) -> bool:
+        needed = {SectionId.NORMALISATION, SectionId.METADATA} | ({SectionId.BASIS} if self.header.components else set())
+        return needed <= payloads.keys()
+
+    def _next_intact_tile(self, start: int, chunk: int = 1 << 24) -> int | None:
+        """Offset of the next tile section at or after `start` whose CRC checks (salvage only)."""
+        marker = _SECTION.pack(SectionId.TILE, 0)[:2]
+        while start < self.file_bytes:
+            with self._lock:
+                self._file.seek(start)
+                window = self._file.read(chunk + len(marker) - 1)
+            found = window.find(marker)
+            while 0 <= found < chunk:
+                if self._is_intact_tile(start + found):
+                    return start + found
+                found = window.find(marker, found + 1)
+            start += chunk
+        return None
+
+    def _is_intact_tile(self, offset: int) -> bool:
+        if offset + _SECTION.size > self.file_bytes:
+            return False
+        _, length = _SECTION.unpack(self._read_at(offset, _SECTION.size))
+        if not _TILE_HEAD.size <= length <= self.file_bytes - offset - _SECTION.size - _CRC.size:
+            return False
+        raw = self._read_at(offset, _SECTION.size + length + _CRC.size)
+        return zlib.crc32(raw[:-_CRC.size]) == _CRC.unpack_from(raw, len(raw) - _CRC.size)[0]
 
     def _checked_payload(self, offset: int, length: int, name: str) -> bytes:
         raw = self._read_at(offset, _SECTION.size + length + _CRC.size)
@@ -557,10 +619,12 @@ class HsicReader:
         if length < _TILE_HEAD.size:
             raise self._fail(f"tile section at byte {offset} is too short ({length} bytes)")
         (index,) = struct.unpack("<I", self._read_at(offset + _SECTION.size, 4))
+        where = f"tile section at byte {offset} (tile section no. {len(self._tiles) + 1} in the file)"
         if index >= self.header.n_tiles:
-            raise self._fail(f"tile section at byte {offset} has index {index}, grid has {self.header.n_tiles}")
+            raise self._fail(f"{where} has index {index}, grid has {self.header.n_tiles}; damaged "
+                             "(--salvage writes the intact tiles)")
         if index in self._tiles:
-            raise self._fail(f"tile {index} appears twice")
+            raise self._fail(f"tile {index} appears twice ({where})")
         self._tiles[index] = (offset, length)
 
     def _parse_sections(self, payloads: dict[SectionId, bytes]) -> None:

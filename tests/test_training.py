@@ -18,11 +18,12 @@ from skimage.metrics import structural_similarity as skimage_ssim
 
 from cli_helpers import REPO, assert_one_line_error, invoke, json_lines, run_process
 from conftest import DATA, scene_path, scenes
-from hsicodec.checkpoints import read_manifest
+from hsicodec.checkpoints import find_model, load_model, read_manifest
 from hsicodec.codec import scene_statistics
 from hsicodec.container import Normalisation, tile_rects
 from hsicodec.frontend import FrontEnd, fit_front_end
 from hsicodec.io import open_scene
+from hsicodec.latent_coding import LatentCoder
 from hsicodec.training.config import load_config, parse_config
 from hsicodec.training.loop import Trainer, validate
 from hsicodec.training.objective import spectral_angle, spectral_coordinates, structural_similarity
@@ -269,3 +270,36 @@ def test_torchrun_trains_with_two_processes(tmp_path: Path) -> None:
 def test_example_configurations_are_valid(path: Path) -> None:
     config = load_config(path)
     assert config.network(16).arch in path.name.replace("-opt", "")
+
+
+def test_init_fine_tunes_an_installed_model(tmp_path: Path) -> None:
+    """A rung fine-tuned from the shipped HiFiCSE starts from its weights; a different network is refused."""
+    config = tiny_config(name="rung", model={"arch": "hificse", "size": "small"}, components=16,
+                         training={"mse_iterations": 1})
+    start = _weights(REPO / "models", "hificse-klt16-0.4")
+    run = tmp_path / "rung"
+    result = invoke("train", write_toml(tmp_path / "r.toml", config), *CAVE, "-o", run, "--init",
+                    "hificse-klt16-0.4", "-q", "--json")
+    assert result.exit_code == 0, result.stderr
+    tuned = _weights(run, "rung")
+    first_conv = "encoder.layers.0.1.weight"
+    assert tuned[first_conv].shape == start[first_conv].shape
+    assert 0 < (tuned[first_conv] - start[first_conv]).abs().max() < 0.05  # one step away from it
+    assert torch.load(run / "rung.pt", weights_only=True)["training"]["initialised_from"] == "hificse-klt16-0.4"
+    other = write_toml(tmp_path / "o.toml", tiny_config(components=16))
+    refused = invoke("train", other, *CAVE, "-o", tmp_path / "o", "--init", "hificse-klt16-0.4", "-q")
+    assert refused.exit_code == 1 and "another network" in refused.stderr
+    assert_one_line_error(refused.stderr)
+
+
+def test_validation_psnr_and_rate_are_those_of_the_real_coder() -> None:
+    """validate() against an independent computation: encode, decode, per-band MSE, bits of the words."""
+    model = load_model(find_model("hificse-klt16-0.4"))
+    scene = load_scene(CAVE[0], "klt", 16)
+    psnr, bpp = validate(model, [scene], 64)
+    u = scene.planes[:, 96:160, 96:160]
+    coded = LatentCoder(model, torch.device("cpu")).encode(np.ascontiguousarray(u))
+    u_hat = LatentCoder(model, torch.device("cpu")).decode(coded)
+    per_band_mse = np.mean(np.sum((u - u_hat) ** 2, axis=0))
+    assert abs(psnr - (-10 * np.log10(per_band_mse))) < 1e-3
+    assert bpp == 32 * (coded.y_words.size + coded.z_words.size) / 64**2

@@ -1,6 +1,7 @@
 """`hsicodec decompress`: .hsic files -> ENVI or GeoTIFF scenes."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from hsicodec.cli.options import (
     describe_rate, device_option, emit, json_option, output_option, overwrite_option, quiet_option,
     resolve_device, with_options,
 )
-from hsicodec.codec import decode_tiles, rate_figures, source_bytes
+from hsicodec.codec import decode_tiles, rate_figures, salvage_fill, source_bytes
 from hsicodec.container import HsicReader
 from hsicodec.errors import InputError, ModelError
 from hsicodec.io import SceneMeta, write_scene
@@ -35,9 +36,12 @@ def find_hsic(folder: Path) -> list[Path]:
 @click.option("--window", type=int, nargs=4, metavar="ROW COL HEIGHT WIDTH",
               help="Decode only this pixel window (only the tiles it touches are decoded); "
                    "georeferencing is shifted to its corner.")
+@click.option("--salvage", is_flag=True,
+              help="Write every intact tile of a damaged or truncated file; damaged tiles become nodata "
+                   "and are listed on stderr.")
 @with_options(device_option, overwrite_option, json_option, quiet_option)
 def decompress(inputs: tuple[Path, ...], output: Path | None, fmt: str, window: tuple[int, int, int, int] | None,
-               device: str, overwrite: bool, as_json: bool, quiet: bool) -> None:
+               salvage: bool, device: str, overwrite: bool, as_json: bool, quiet: bool) -> None:
     """Decompress .hsic files back to scenes with their metadata.
 
     The file names its model; decoding needs nothing else. An INPUT folder is
@@ -49,13 +53,15 @@ def decompress(inputs: tuple[Path, ...], output: Path | None, fmt: str, window: 
       $ hsicodec decompress scene.hsic -f gtiff -o scene_rec.tif
       $ hsicodec decompress scene.hsic --window 0 0 512 512 -o corner.hdr
       $ hsicodec decompress compressed/ -o restored/ --json
+      $ hsicodec decompress damaged.hsic --salvage     # intact tiles; damaged ones as nodata
     """
     torch_device = resolve_device(device)
     jobs = expand_inputs(inputs, output, find_hsic, lambda p: p.with_suffix(SUFFIXES[fmt]).name)
     coders: dict[str, LatentCoder] = {}
 
     def run(job: Job) -> None:
-        _decompress_one(job, fmt, window, torch_device, coders, overwrite, as_json, quiet or len(jobs) > 1)
+        _decompress_one(job, fmt, window, salvage, torch_device, coders, overwrite, as_json,
+                        quiet or len(jobs) > 1)
 
     run_jobs(jobs, run, quiet, "decompress")
 
@@ -71,12 +77,13 @@ def _coder_for(reader: HsicReader, device, coders: dict[str, LatentCoder]) -> La
     return coders[sha]
 
 
-def _decompress_one(job: Job, fmt: str, window: tuple[int, int, int, int] | None, device,
+def _decompress_one(job: Job, fmt: str, window: tuple[int, int, int, int] | None, salvage: bool, device,
                     coders: dict[str, LatentCoder], overwrite: bool, as_json: bool, quiet: bool) -> None:
     if job.target.exists() and not overwrite:
         raise InputError(f"{job.target} exists; use --overwrite to replace it")
     started = time.perf_counter()
-    with HsicReader(job.source) as reader:
+    damaged: list[dict] = []
+    with HsicReader(job.source, salvage=salvage) as reader:
         header = reader.header
         meta = SceneMeta.from_json(reader.metadata.get("scene", {}))
         coder = _coder_for(reader, device, coders)
@@ -90,12 +97,26 @@ def _decompress_one(job: Job, fmt: str, window: tuple[int, int, int, int] | None
             except ValueError as exc:
                 raise InputError(f"--window: {exc}") from None
             out_shape, out_meta = (window[2], window[3], header.bands), meta.windowed(window[0], window[1])
+        if salvage and meta.nodata is None and reader.damaged_tiles(
+                range(header.n_tiles) if window is None else reader.tiles_in_window(*window)):
+            # damaged tiles are written as nodata: the output must declare that value
+            out_meta = dataclasses.replace(out_meta, nodata=salvage_fill(dtype, None))
         with tqdm(total=tiles, desc=job.source.name, unit="tile", disable=True if quiet else None,
                   leave=False) as bar:
-            blocks = decode_tiles(reader, coder, meta.nodata, bar.update, window)
+            def damage(index: int, rect: tuple[int, int, int, int], reason: str) -> None:
+                damaged.append({"tile": index, "rows": [rect[0], rect[0] + rect[2]],
+                                "cols": [rect[1], rect[1] + rect[3]], "reason": reason})
+
+            blocks = decode_tiles(reader, coder, out_meta.nodata, bar.update, window, damage if salvage else None)
             written = write_scene(job.target, fmt, out_shape, dtype, out_meta, blocks)
         shown = next((p for p in written if p.suffix == ".hdr"), written[0])
         record = {"input": str(job.source), "output": str(shown), "files": [str(p) for p in written],
-                  "status": "ok", "format": fmt, **rate_figures(reader.file_bytes, shape, source_bytes(reader)),
+                  "status": "salvaged" if damaged else "ok", "format": fmt, "damaged_tiles": damaged,
+                  **rate_figures(reader.file_bytes, shape, source_bytes(reader)),
                   "seconds": round(time.perf_counter() - started, 3)}
-    emit(record, as_json, f"{job.source} -> {record['output']}: from {describe_rate(record)}")
+    for tile in damaged:
+        click.echo(f"hsicodec: warning: tile {tile['tile']} (rows {tile['rows'][0]}-{tile['rows'][1] - 1}, "
+                   f"cols {tile['cols'][0]}-{tile['cols'][1] - 1}) written as nodata {out_meta.nodata}: "
+                   f"{tile['reason']}", err=True)
+    emit(record, as_json, f"{job.source} -> {record['output']}: from {describe_rate(record)}"
+         + (f"; {len(damaged)} damaged tile(s) written as nodata" if damaged else ""))

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
+from hsicodec.checkpoints import find_model, load_model
 from hsicodec.cli.options import device_option, json_option, quiet_option, resolve_device, with_options
 from hsicodec.errors import InputError
 from hsicodec.training.config import load_config
@@ -28,9 +29,11 @@ def _warn(message: str) -> None:
 @click.option("--validation", "validation_data", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Validation scenes or folders (default: a share of DATA, set in the config).")
 @click.option("--resume", is_flag=True, help="Continue the run saved in the run folder.")
+@click.option("--init", "init_model", metavar="MODEL",
+              help="Start from an installed model's weights (same network), e.g. to fine-tune it to another rate.")
 @with_options(device_option, json_option, quiet_option)
 def train(config_file: Path, data: tuple[Path, ...], run_dir: Path | None, validation_data: tuple[Path, ...],
-          resume: bool, device: str, as_json: bool, quiet: bool) -> None:
+          resume: bool, init_model: str | None, device: str, as_json: bool, quiet: bool) -> None:
     """Train a HiFiC, HiFiCSE or HiFiC3D model on the scenes in DATA (files or folders).
 
     CONFIG is a TOML file: the model (arch, size, placements), the front-end
@@ -45,6 +48,7 @@ def train(config_file: Path, data: tuple[Path, ...], run_dir: Path | None, valid
     Examples:
       $ hsicodec train examples/configs/hificse-bands.toml archive/ -o runs/cave
       $ hsicodec train examples/configs/hificse-bands.toml archive/ -o runs/cave --resume
+      $ HSICODEC_MODELS=runs/cave hsicodec train rung-0.8.toml archive/ -o runs/r08 --init hificse-bands-0.4
       $ HSICODEC_MODELS=runs/cave hsicodec compress scene.tif -m hificse-bands
       $ torchrun --nproc_per_node 4 -m hsicodec train CONFIG archive/ -o runs/big
     """
@@ -56,7 +60,7 @@ def train(config_file: Path, data: tuple[Path, ...], run_dir: Path | None, valid
         raise InputError(f"{run_dir} holds no run to resume")
     processes = start(resolve_device(device))
     try:
-        trainer = _trainer(config, data, validation_data, run_dir, processes, quiet)
+        trainer = _trainer(config, data, validation_data, run_dir, processes, quiet, init_model)
         _run(trainer, quiet or not processes.main)
         if processes.main:
             entry = trainer.export()
@@ -74,8 +78,13 @@ def train(config_file: Path, data: tuple[Path, ...], run_dir: Path | None, valid
         stop(processes)
 
 
-def _trainer(config, data, validation_data, run_dir, processes, quiet) -> Trainer:
+def _trainer(config, data, validation_data, run_dir, processes, quiet, init_model) -> Trainer:
     """Load the scenes (train/validation split) and set the run up, resumed when state.pt exists."""
+    if init_model is not None:
+        entry = find_model(init_model)
+        if entry.front_end != config.front_end:
+            raise InputError(f"model {entry.name!r} has the {entry.front_end} front-end, "
+                             f"this configuration the {config.front_end} one")
     warn = _warn if processes.main else (lambda message: None)
     scenes = load_scenes(scene_files(list(data)), config.front_end, config.components, warn)
     if not scenes:
@@ -97,6 +106,8 @@ def _trainer(config, data, validation_data, run_dir, processes, quiet) -> Traine
     trainer = Trainer(config, train_scenes, validation, run_dir, processes)
     if (run_dir / "state.pt").exists():
         trainer.resume()
+    elif init_model is not None:
+        trainer.initialise_from(load_model(entry), entry.name)
     return trainer
 
 

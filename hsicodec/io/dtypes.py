@@ -17,13 +17,22 @@ ENVI_CODES: dict[int, np.dtype] = {
     15: np.dtype("uint64"),
 }
 ENVI_CODE_OF: dict[np.dtype, int] = {dt: code for code, dt in ENVI_CODES.items()}
-SUPPORTED: tuple[np.dtype, ...] = tuple(ENVI_CODES.values())
+# what a .hsic file can describe (ENVI has no int8; 64-bit integers do not fit the codec's float path)
+SUPPORTED: tuple[np.dtype, ...] = tuple(np.dtype(name) for name in (
+    "uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64"))
 
 
 def native(dtype: np.dtype | str, where: str) -> np.dtype:
     """`dtype` in native byte order; InputError naming `where` if hsicodec cannot store it."""
     dt = np.dtype(dtype).newbyteorder("=")
-    if dt not in ENVI_CODE_OF:
+    if dt not in SUPPORTED:
         names = ", ".join(d.name for d in SUPPORTED)
         raise InputError(f"{where}: unsupported sample type {dt.name} (supported: {names})")
     return dt
+
+
+def envi_code(dtype: np.dtype, where: str) -> int:
+    """ENVI `data type` of `dtype`; InputError for types ENVI cannot hold (int8)."""
+    if np.dtype(dtype) not in ENVI_CODE_OF:
+        raise InputError(f"{where}: ENVI has no {np.dtype(dtype).name} sample type; write GeoTIFF (-f gtiff)")
+    return ENVI_CODE_OF[np.dtype(dtype)]

@@ -8,7 +8,7 @@ import numpy as np
 
 from hsicodec.errors import InputError
 from hsicodec.io.atomic import Staging
-from hsicodec.io.dtypes import ENVI_CODE_OF, ENVI_CODES, native
+from hsicodec.io.dtypes import ENVI_CODES, envi_code, native
 from hsicodec.io.enviheader import format_header, meta_fields, parse_header, split_fields
 from hsicodec.io.georef import GEOREF_FIELDS, envi_georef, georef_of_envi
 from hsicodec.io.meta import INTERLEAVES, SceneMeta
@@ -156,7 +156,7 @@ def write_envi(
         "bands": str(b),
         "header offset": "0",
         "file type": "ENVI Standard",
-        "data type": str(ENVI_CODE_OF[dtype]),
+        "data type": str(envi_code(dtype, str(path))),
         "interleave": interleave,
         "byte order": "0" if meta.byteorder == "<" else "1",
     })

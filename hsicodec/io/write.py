@@ -8,7 +8,7 @@ import numpy as np
 
 from hsicodec.errors import InputError
 from hsicodec.io.atomic import staged
-from hsicodec.io.dtypes import native
+from hsicodec.io.dtypes import envi_code, native
 from hsicodec.io.envi import write_envi
 from hsicodec.io.gtiff import write_gtiff
 from hsicodec.io.meta import SceneMeta
@@ -37,6 +37,8 @@ def write_scene(
         raise InputError(f"unknown output format {fmt!r} (expected {' or '.join(FORMATS)})")
     shape = check_shape(shape, str(path))
     dtype = native(dtype, str(path))
+    if fmt == "envi":
+        envi_code(dtype, str(path))
     meta.check_bands(shape[2])
     if not path.parent.is_dir():
         raise InputError(f"{path.parent}: output folder does not exist")

@@ -55,7 +55,7 @@ def validate(model: HiFiC, scenes: list[TrainingScene], crop: int) -> tuple[floa
         u = scene.planes[:, top : top + h, left : left + w]
         coded = coder.encode(pad_to_stride(u))
         u_hat = coder.decode(coded)[:, :h, :w]
-        mse = band_mse(torch.from_numpy(u), torch.from_numpy(u_hat)).item()
+        mse = band_mse(torch.from_numpy(u)[None], torch.from_numpy(u_hat)[None]).item()
         psnrs.append(-10 * math.log10(max(mse, 1e-12)))
         bpps.append(32 * (coded.y_words.size + coded.z_words.size) / (h * w))
     return float(np.mean(psnrs)), float(np.mean(bpps))
@@ -92,12 +92,24 @@ class Trainer:
         self.iterations_per_second = 0.0
         self.stop_requested = False  # set (by a signal handler) to save and stop after the current step
         self.train_names = [s.name for s in train]
+        self.initialised_from: str | None = None
         if processes.distributed:
             ids = [device.index] if device.type == "cuda" else None
             self.model_ddp = DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
             self.d_ddp = DistributedDataParallel(self.discriminator, device_ids=ids)
         else:
             self.model_ddp, self.d_ddp = self.model, self.discriminator
+
+    def initialise_from(self, model: HiFiC, name: str) -> None:
+        """Start from another model's E, P and G (fine-tuning, e.g. a rung from a common stage-1 model)."""
+        if model.config != self.model.config:
+            ours, theirs = self.model.config.to_dict(), model.config.to_dict()
+            differ = ", ".join(f"{k} {theirs[k]} vs {ours[k]}" for k in ours if ours[k] != theirs[k])
+            raise InputError(f"model {name!r} has another network than this configuration ({differ})")
+        with torch.no_grad():
+            for key, parameter in model.named_parameters():
+                self.model.get_parameter(key).copy_(parameter)
+        self.initialised_from = name
 
     # ------------------------------------------------------------------ state
     @property
@@ -111,7 +123,8 @@ class Trainer:
         state = {"config": self.config.to_dict(), "step": self.step, "model": self.model.state_dict(),
                  "discriminator": self.discriminator.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "aux_optimizer": self.aux_optimizer.state_dict(), "d_optimizer": self.d_optimizer.state_dict(),
-                 "sampler": self.sampler.state(), "torch_rng": torch.get_rng_state(), "scenes": self.train_names}
+                 "sampler": self.sampler.state(), "torch_rng": torch.get_rng_state(), "scenes": self.train_names,
+                 "initialised_from": self.initialised_from}
         partial = self.run_dir / "state.pt.partial"
         torch.save(state, partial)
         partial.replace(self.state_path)
@@ -133,6 +146,7 @@ class Trainer:
         self.sampler.load_state(state["sampler"])
         torch.set_rng_state(state["torch_rng"].cpu())
         self.step = state["step"]
+        self.initialised_from = state["initialised_from"]
         if self.processes.rank > 0:  # only rank 0's sampler is saved; the others draw fresh patches
             self.sampler.rng = np.random.default_rng([self.config.training.seed, self.processes.rank, self.step])
 
@@ -238,6 +252,7 @@ class Trainer:
         model = copy.deepcopy(self.model).cpu().eval()
         val_psnr, val_bpp = validate(model, self.validation, config.training.validation_crop)
         training = {"config": config.to_dict(), "iterations": self.step, "scenes": self.train_names,
+                    "initialised_from": self.initialised_from,
                     "device": str(self.processes.device), "processes": self.processes.world}
         metrics = {"validation": {"psnr": val_psnr, "latent_bpp": val_bpp,
                                   "scenes": [s.name for s in self.validation]}}

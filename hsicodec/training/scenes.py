@@ -24,9 +24,12 @@ class TrainingScene:
     bands: int
 
 
-def load_scene(path: Path, front_end: str, components: int) -> TrainingScene:
-    """One scene through the per-scene front-end (its own range, and its KLT for ``klt``)."""
-    with open_scene(path) as reader:
+def load_scene(path: Path, front_end: str, components: int, var: str | None = None) -> TrainingScene:
+    """One scene through the per-scene front-end (its own range, and its KLT for ``klt``).
+
+    `var` names the array of a `.mat` file holding several.
+    """
+    with open_scene(path, var) as reader:
         height, width, bands = reader.shape
         stats = scene_statistics(reader, tile_rects(height, width, DEFAULT_TILE))
         front = fit_front_end(stats, front_end, components)
