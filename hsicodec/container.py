@@ -387,10 +387,15 @@ class HsicWriter:
         _fsync_directory(self.path.parent)
 
     def _abort(self) -> None:
-        if self._file is not None:
-            self._file.close()
+        """Delete the temporary file, even when closing it fails (a full disk cannot flush)."""
+        try:
+            if self._file is not None:
+                self._file.close()
+        except OSError:
+            pass
+        finally:
             self._file = None
-        self._temp.unlink(missing_ok=True)
+            self._temp.unlink(missing_ok=True)
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -55,6 +55,10 @@ def run_jobs(jobs: list[Job], run: Callable[[Job], None], quiet: bool, label: st
         except HsicodecError as exc:
             failures.append((job, str(exc)))
             click.echo(f"hsicodec: error: {exc}", err=True)
+        except OSError as exc:  # disk full, permissions...: nothing was written (outputs are atomic)
+            message = f"{job.target}: cannot write ({exc.strerror or exc}); nothing was written"
+            failures.append((job, message))
+            click.echo(f"hsicodec: error: {message}", err=True)
         except Exception as exc:  # a bug must not stop the rest of a batch, nor show a traceback
             if os.environ.get("HSICODEC_DEBUG"):
                 raise

@@ -16,7 +16,7 @@ from hsicodec.cli.options import (
 from hsicodec.codec import DEFAULT_TILE, compress_scene, rate_figures
 from hsicodec.container import HsicReader, tile_rects
 from hsicodec.errors import ContainerError, InputError
-from hsicodec.io import find_scenes, open_scene
+from hsicodec.io import clear_stale, find_scenes, open_scene
 from hsicodec.latent_coding import LatentCoder
 from hsicodec.verify import verify_file
 
@@ -26,12 +26,13 @@ def hsic_name(scene: Path) -> str:
     return scene.with_suffix(".hsic").name
 
 
-def is_valid_hsic(path: Path) -> bool:
+def hsic_model(path: Path) -> str | None:
+    """The model sha256 of a complete, valid .hsic file; None for anything else."""
     try:
-        with HsicReader(path):
-            return True
+        with HsicReader(path) as reader:
+            return reader.header.model_sha256
     except ContainerError:
-        return False
+        return None
 
 
 @click.command(short_help="Compress scenes to .hsic files.")
@@ -78,11 +79,15 @@ def compress(inputs: tuple[Path, ...], output: Path | None, rate: float | None, 
 def _compress_one(job: Job, entry: ModelEntry, coder: LatentCoder, var: str | None, tile_size: int,
                   verify: bool, overwrite: bool, as_json: bool, quiet: bool) -> None:
     if job.target.exists() and not overwrite:
-        if not is_valid_hsic(job.target):
+        made_with = hsic_model(job.target)
+        if made_with is None:
             raise InputError(f"{job.target} exists and is not a valid .hsic file; use --overwrite to replace it")
+        if made_with != entry.sha256:
+            raise InputError(f"{job.target} exists, made with another model; use --overwrite to replace it")
         emit({"input": str(job.source), "output": str(job.target), "status": "skipped"}, as_json,
              f"{job.source} -> {job.target}: exists, skipped")
         return
+    clear_stale(job.target)
     job.target.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with open_scene(job.source, var=var) as reader:

@@ -17,8 +17,8 @@ from hsicodec.cli.options import (
 )
 from hsicodec.codec import decode_tiles, rate_figures, salvage_fill, source_bytes
 from hsicodec.container import HsicReader
-from hsicodec.errors import InputError, ModelError
-from hsicodec.io import SceneMeta, write_scene
+from hsicodec.errors import HsicodecError, InputError, ModelError
+from hsicodec.io import SceneMeta, clear_stale, open_scene, write_scene
 from hsicodec.latent_coding import LatentCoder
 
 SUFFIXES = {"envi": ".hdr", "gtiff": ".tif"}
@@ -66,6 +66,15 @@ def decompress(inputs: tuple[Path, ...], output: Path | None, fmt: str, window: 
     run_jobs(jobs, run, quiet, "decompress")
 
 
+def _holds_scene(path: Path, shape: tuple[int, int, int], dtype: np.dtype) -> bool:
+    """Whether `path` is a complete scene of this shape and type (a finished earlier run)."""
+    try:
+        with open_scene(path) as existing:
+            return existing.shape == shape and existing.dtype == dtype
+    except HsicodecError:
+        return False
+
+
 def _coder_for(reader: HsicReader, device, coders: dict[str, LatentCoder]) -> LatentCoder:
     sha = reader.header.model_sha256
     if sha not in coders:
@@ -79,14 +88,11 @@ def _coder_for(reader: HsicReader, device, coders: dict[str, LatentCoder]) -> La
 
 def _decompress_one(job: Job, fmt: str, window: tuple[int, int, int, int] | None, salvage: bool, device,
                     coders: dict[str, LatentCoder], overwrite: bool, as_json: bool, quiet: bool) -> None:
-    if job.target.exists() and not overwrite:
-        raise InputError(f"{job.target} exists; use --overwrite to replace it")
     started = time.perf_counter()
     damaged: list[dict] = []
     with HsicReader(job.source, salvage=salvage) as reader:
         header = reader.header
         meta = SceneMeta.from_json(reader.metadata.get("scene", {}))
-        coder = _coder_for(reader, device, coders)
         job.target.parent.mkdir(parents=True, exist_ok=True)
         dtype = np.dtype(header.dtype)
         shape = (header.height, header.width, header.bands)
@@ -97,6 +103,14 @@ def _decompress_one(job: Job, fmt: str, window: tuple[int, int, int, int] | None
             except ValueError as exc:
                 raise InputError(f"--window: {exc}") from None
             out_shape, out_meta = (window[2], window[3], header.bands), meta.windowed(window[0], window[1])
+        if job.target.exists() and not overwrite:
+            if not _holds_scene(job.target, out_shape, dtype):
+                raise InputError(f"{job.target} exists; use --overwrite to replace it")
+            emit({"input": str(job.source), "output": str(job.target), "status": "skipped"}, as_json,
+                 f"{job.source} -> {job.target}: exists, skipped")
+            return
+        clear_stale(job.target, job.target.with_suffix(".img"))
+        coder = _coder_for(reader, device, coders)
         if salvage and meta.nodata is None and reader.damaged_tiles(
                 range(header.n_tiles) if window is None else reader.tiles_in_window(*window)):
             # damaged tiles are written as nodata: the output must declare that value

@@ -1,6 +1,7 @@
 """Entry point: the `hsicodec` click group and its error handling."""
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from typing import Any
@@ -54,4 +55,6 @@ for command in (compress, decompress, info, models, evaluate, train, analyze):
 
 
 def main() -> None:
+    # GDAL's messages reach Python logging as rasterio's; the error we report says it in one line
+    logging.getLogger("rasterio").addHandler(logging.NullHandler())
     cli(prog_name="hsicodec")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +40,16 @@ class Staging:
         for tmp, _ in self._moves:
             for leftover in glob.glob(glob.escape(str(tmp)) + "*"):
                 Path(leftover).unlink(missing_ok=True)
+
+
+def clear_stale(*finals: Path) -> None:
+    """Delete the temporaries (and their sidecars) a killed run left for these final paths."""
+    for final in finals:
+        pattern = re.compile(rf"^\.{re.escape(final.name)}\.[0-9a-f]{{12}}\.part")
+        if final.parent.is_dir():
+            for leftover in final.parent.iterdir():
+                if pattern.match(leftover.name):
+                    leftover.unlink(missing_ok=True)
 
 
 @contextmanager

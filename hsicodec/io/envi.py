@@ -1,6 +1,8 @@
 """ENVI scenes (`.hdr` + raw data file): memory-mapped windowed reads and tile-by-tile writes."""
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -134,6 +136,21 @@ class EnviReader(SceneReader):
         self._layout = None
 
 
+def _reserve(fd: int, size: int) -> None:
+    """Allocate the data file's blocks now: a full disk is an OSError here, not a SIGBUS in the memmap."""
+    if size == 0:
+        return
+    try:
+        os.posix_fallocate(fd, 0, size)
+        return
+    except AttributeError:  # not on this platform (macOS)
+        pass
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+    os.ftruncate(fd, size)  # space is then claimed while writing
+
+
 def write_envi(
     path: Path,
     shape: tuple[int, int, int],
@@ -170,7 +187,7 @@ def write_envi(
     stored = dtype.newbyteorder(meta.byteorder)
     temp = staging.temp(data_path)
     with temp.open("wb") as fh:
-        fh.truncate(h * w * b * dtype.itemsize)
+        _reserve(fh.fileno(), h * w * b * dtype.itemsize)
     for row0, col0, tile in tiles:
         # A map per tile, dropped after it: written pages leave the process instead of piling up in its RSS.
         out = np.memmap(temp, dtype=stored, mode="r+", shape=layout)
