@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,8 +143,12 @@ def load_model(entry: ModelEntry) -> HiFiC:
         model.load_state_dict(checkpoint["state_dict"])
     except ModelError:
         raise
+    except pickle.UnpicklingError:
+        raise ModelError(f"checkpoint {path} holds Python objects besides tensors and plain data; refused "
+                         "(checkpoints are loaded with weights_only=True)") from None
     except Exception as exc:  # a foreign or damaged file must not surface as a traceback
-        raise ModelError(f"checkpoint {path} cannot be loaded: {exc}") from None
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelError(f"checkpoint {path} cannot be loaded: {reason}") from None
     return model.eval()
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cli_helpers import REPO, assert_one_line_error, digest
-from conftest import DATA, scene_path, scenes
+from conftest import scene_path, scenes
 from hsicodec.container import HsicReader
 from hsicodec.errors import ContainerError
 from hsicodec.io import open_scene

@@ -1,0 +1,61 @@
+"""Checkpoints are verified before loading and never unpickled: tampered or foreign files are refused."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from hsicodec.checkpoints import ModelEntry, load_model, read_manifest, register, sha256_of
+from hsicodec.errors import ModelError
+
+
+class Payload:
+    """Unpickling this runs code: it must never happen."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def foreign(tmp_path: Path, name: str, content: object) -> ModelEntry:
+    """A file registered with its own, correct sha256: only its content is wrong."""
+    path = tmp_path / f"{name}.pt"
+    torch.save(content, path)
+    shipped = read_manifest()[0]
+    entry = ModelEntry(name=name, file=path.name, arch=shipped.arch, front_end="klt", channels=16,
+                       target_bpp=0.4, sha256=sha256_of(path), directory=tmp_path)
+    register(entry, tmp_path)
+    return entry
+
+
+@pytest.mark.parametrize("content", ["code", "state dict only", "other format", "not torch"])
+def test_foreign_checkpoints_are_refused_in_one_line(tmp_path: Path, content: str) -> None:
+    marker = tmp_path / "ran"
+    if content == "not torch":
+        entry = foreign(tmp_path, "x", None)
+        entry.path.write_bytes(b"PK\x03\x04 not a zip")
+        entry = ModelEntry(**{**entry.to_json(), "sha256": sha256_of(entry.path)}, directory=tmp_path)
+    else:
+        data = {"code": {"format_version": 1, "config": Payload(marker)},
+                "state dict only": {"encoder.weight": torch.zeros(3)},
+                "other format": {"format_version": 99}}[content]
+        entry = foreign(tmp_path, "x", data)
+    with pytest.raises(ModelError) as error:
+        load_model(entry)
+    assert "\n" not in str(error.value) and str(entry.path) in str(error.value)
+    assert not marker.exists()
+
+
+def test_a_changed_byte_fails_the_sha256_check_before_loading(tmp_path: Path) -> None:
+    shipped = read_manifest()[0]
+    copy = tmp_path / shipped.file
+    data = bytearray(shipped.path.read_bytes())
+    data[-10] ^= 0xFF
+    copy.write_bytes(data)
+    entry = ModelEntry(**{**shipped.to_json()}, directory=tmp_path)
+    with pytest.raises(ModelError, match="sha256"):
+        load_model(entry)
