@@ -56,8 +56,11 @@ def split_scenes(data: Path, split: str, components: int) -> list[TrainingScene]
 
 
 def config(name: str, arch: str, target: float, mse: int, gan: int) -> dict:
+    """A rung's configuration. lambda_a = 16 / target: the distortion falls steeply at low rates,
+    so a low target needs a much stronger rate penalty to be reached (lambda_b = lambda_a / 16)."""
+    lambda_a = 16.0 / target
     return {"name": name, "front_end": "klt", "components": 16, "model": {"arch": arch, "size": "small"},
-            "rate": {"target_bpp": target},
+            "rate": {"target_bpp": target, "lambda_a": lambda_a, "lambda_b": lambda_a / 16},
             "training": {"mse_iterations": mse, "gan_iterations": gan, "lr": 1e-4, "final_lr": 2e-5,
                          "validate_every": 500, "checkpoint_every": 100, "validation_crop": 128}}
 

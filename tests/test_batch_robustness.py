@@ -1,6 +1,7 @@
 """A folder batch that is killed, re-run, or runs out of disk: no lost or half-written data."""
 from __future__ import annotations
 
+import json
 import os
 import random
 import resource
@@ -10,7 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import rasterio
 
 from cli_helpers import REPO, assert_one_line_error, digest
 from conftest import scene_path, scenes
@@ -136,3 +139,34 @@ def test_a_really_full_disk_does_not_crash_the_envi_writer(archive: Path, tmp_pa
     assert run.returncode == 1
     assert_one_line_error(stderr)
     assert "No space left" in stderr and list(small_tmpfs.iterdir()) == []
+
+
+def test_salvage_writes_the_intact_tiles_and_names_the_damaged_ones(tmp_path: Path) -> None:
+    feathers = Path(__file__).resolve().parents[2] / "shared" / "data" / "cave" / "feathers.tif"
+    packed = tmp_path / "f.hsic"
+    assert hsicodec("compress", feathers, "-o", packed, "--tile-size", "64", "-q").wait(timeout=300) == 0
+    intact = tmp_path / "intact.tif"
+    assert hsicodec("decompress", packed, "-o", intact, "-f", "gtiff", "-q").wait(timeout=300) == 0
+    with HsicReader(packed) as reader:
+        offset, length = reader._tiles[6]  # flip a bit in the middle of tile 6's streams
+    data = bytearray(packed.read_bytes())
+    data[offset + length // 2] ^= 0x20
+    damaged = tmp_path / "damaged.hsic"
+    damaged.write_bytes(bytes(data[: len(data) - 40]))  # and lose the end of the file
+    strict = hsicodec("decompress", damaged, "-o", tmp_path / "strict.tif", "-f", "gtiff")
+    _, stderr = strict.communicate(timeout=300)
+    assert strict.returncode == 1 and not (tmp_path / "strict.tif").exists()
+    assert_one_line_error(stderr)
+    run = hsicodec("decompress", damaged, "-o", tmp_path / "salvaged.tif", "-f", "gtiff", "--salvage", "--json")
+    stdout, stderr = run.communicate(timeout=300)
+    assert run.returncode == 0, stderr
+    record = json.loads(stdout)
+    lost = [t["tile"] for t in record["damaged_tiles"]]
+    assert record["status"] == "salvaged" and lost == [6, 15]
+    assert "tile 6 (rows 64-127, cols 128-191)" in stderr and "tile 15" in stderr
+    with rasterio.open(intact) as good, rasterio.open(tmp_path / "salvaged.tif") as saved:
+        expected, got = good.read(), saved.read()
+        assert saved.nodata == 0
+    keep = np.ones(got.shape[1:], bool)
+    keep[64:128, 128:192] = keep[192:256, 192:256] = False
+    assert np.array_equal(got[:, keep], expected[:, keep]) and (got[:, ~keep] == 0).all()
