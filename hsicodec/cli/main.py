@@ -10,6 +10,7 @@ import click
 
 from hsicodec import __version__
 from hsicodec.cli.analyze import analyze
+from hsicodec.cli.bench import bench
 from hsicodec.cli.compress import compress
 from hsicodec.cli.decompress import decompress
 from hsicodec.cli.evaluate import evaluate
@@ -50,7 +51,7 @@ def cli() -> None:
     """
 
 
-for command in (compress, decompress, info, models, evaluate, train, analyze):
+for command in (compress, decompress, info, models, evaluate, train, analyze, bench):
     cli.add_command(command)
 
 

@@ -1,0 +1,178 @@
+"""Rate-distortion benchmark: hsicodec's models against JPEG 2000 baselines, at matched rates.
+
+Every scene is compressed with every applicable model (bpp counts every byte of
+the .hsic file) and coded with band-wise JPEG 2000 and PCA + JPEG 2000 at a
+grid of rates. Gaps are taken at matched bpp: a baseline's PSNR (or spectral
+angle) is interpolated, linearly in log(bpp), at the rate the model reached.
+Scenes are read whole (the baselines need the cube in memory).
+"""
+from __future__ import annotations
+
+import csv
+import math
+import tempfile
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from hsicodec.baselines import jpeg2000_bandwise, pca_jpeg2000
+from hsicodec.checkpoints import ModelEntry
+from hsicodec.codec import compress_scene, rate_figures
+from hsicodec.io import SceneReader
+from hsicodec.latent_coding import LatentCoder
+from hsicodec.metrics import quality
+from hsicodec.verify import verify_file
+
+BASELINES: dict[str, Callable] = {"JPEG 2000": jpeg2000_bandwise, "PCA + JPEG 2000": pca_jpeg2000}
+
+
+@dataclass(frozen=True)
+class Point:
+    """One coded version of one scene."""
+
+    scene: str
+    method: str  # a model name or a baseline
+    target_bpp: float
+    bpp: float
+    psnr: float
+    ssim: float
+    sam: float
+
+
+def model_point(reader: SceneReader, name: str, entry: ModelEntry, coder: LatentCoder) -> Point:
+    """Compress the scene with a model to a temporary .hsic, decode it and measure."""
+    with tempfile.TemporaryDirectory() as tmp:
+        packed = Path(tmp) / "scene.hsic"
+        compress_scene(reader, packed, entry, coder)
+        figures = rate_figures(packed.stat().st_size, reader.shape, reader.storage_bytes)
+        measured = verify_file(packed, reader, coder)
+    return Point(name, entry.name, entry.target_bpp, figures["bpp"], measured["psnr"], measured["ssim"],
+                 measured["sam"])
+
+
+def baseline_points(name: str, cube: np.ndarray, rates: list[float], nodata: float | None) -> list[Point]:
+    """Both baselines at each rate; nodata samples are coded as their band's mean and not measured."""
+    points = []
+    filled = _filled(cube, nodata)
+    with tempfile.TemporaryDirectory() as tmp:
+        for method, code in BASELINES.items():
+            for rate in rates:
+                result = code(filled, rate, Path(tmp))
+                measured = quality(cube, result.reconstruction, nodata)
+                points.append(Point(name, method, rate, result.bpp, measured["psnr"], measured["ssim"],
+                                    measured["sam"]))
+    return points
+
+
+def _filled(cube: np.ndarray, nodata: float | None) -> np.ndarray:
+    """The cube with nodata samples replaced by their band's mean (as the codec's front-end does)."""
+    if nodata is None:
+        return cube
+    mask = np.isnan(cube) if np.isnan(nodata) else cube == nodata
+    if not mask.any():
+        return cube
+    valid = ~mask.reshape(-1, cube.shape[2])
+    values = cube.reshape(-1, cube.shape[2]).astype(np.float64)
+    counts = valid.sum(axis=0)
+    means = np.divide((values * valid).sum(axis=0), counts, out=np.zeros(cube.shape[2]), where=counts > 0)
+    filled = np.where(mask, means, cube.astype(np.float64))
+    if cube.dtype.kind in "iu":
+        filled = np.rint(filled)
+    return filled.astype(cube.dtype)
+
+
+def at_rate(points: list[Point], bpp: float, metric: str) -> float:
+    """A curve's metric at `bpp`, linear in log(bpp) between its points; NaN outside its range."""
+    curve = sorted((p.bpp, getattr(p, metric)) for p in points)
+    rates = [math.log(b) for b, _ in curve]
+    if not curve or not rates[0] <= math.log(bpp) <= rates[-1]:
+        return float("nan")
+    return float(np.interp(math.log(bpp), rates, [v for _, v in curve]))
+
+
+def write_csv(points: list[Point], path: Path) -> None:
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, [f.name for f in fields(Point)])
+        writer.writeheader()
+        writer.writerows(asdict(p) for p in points)
+
+
+def gaps(points: list[Point], models: list[str]) -> list[dict]:
+    """Per model: mean bpp, PSNR, SAM over scenes, and the mean gaps to each baseline at matched bpp."""
+    rows = []
+    for model in models:
+        ours = [p for p in points if p.method == model]
+        row = {"method": model, "target_bpp": ours[0].target_bpp, "scenes": len(ours),
+               "bpp": np.mean([p.bpp for p in ours]), "psnr": np.mean([p.psnr for p in ours]),
+               "sam": np.mean([p.sam for p in ours])}
+        for baseline in BASELINES:
+            psnr_gap = [p.psnr - at_rate(_curve(points, p.scene, baseline), p.bpp, "psnr") for p in ours]
+            sam_gap = [p.sam - at_rate(_curve(points, p.scene, baseline), p.bpp, "sam") for p in ours]
+            matched = [g for g in psnr_gap if not math.isnan(g)]
+            row[f"dPSNR vs {baseline}"] = float(np.mean(matched)) if matched else float("nan")
+            row[f"dSAM vs {baseline}"] = float(np.nanmean(sam_gap)) if matched else float("nan")
+            row[f"matched vs {baseline}"] = len(matched)
+        rows.append(row)
+    return rows
+
+
+def _curve(points: list[Point], scene: str, method: str) -> list[Point]:
+    return [p for p in points if p.scene == scene and p.method == method]
+
+
+def markdown(rows: list[dict], points: list[Point]) -> str:
+    """The summary table and the per-scene table."""
+    baselines = list(BASELINES)
+    head = ["model", "target bpp", "scenes", "mean bpp", "PSNR dB", "SAM deg",
+            *[f"ΔPSNR vs {b}" for b in baselines], *[f"ΔSAM vs {b}" for b in baselines]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["method"], f"{r['target_bpp']:g}", f"{r['scenes']}", f"{r['bpp']:.3f}", f"{r['psnr']:.2f}",
+                 f"{r['sam']:.2f}"]
+        cells += [_signed(r[f"dPSNR vs {b}"], r[f"matched vs {b}"], r["scenes"]) for b in baselines]
+        cells += [_signed(r[f"dSAM vs {b}"], r[f"matched vs {b}"], r["scenes"]) for b in baselines]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "| scene | method | target bpp | bpp | PSNR dB | SSIM | SAM deg |", "|---|---|---:|---:|---:|---:|---:|"]
+    for p in sorted(points, key=lambda p: (p.scene, p.method, p.bpp)):
+        lines.append(f"| {p.scene} | {p.method} | {p.target_bpp:g} | {p.bpp:.3f} | {p.psnr:.2f} | {p.ssim:.4f} "
+                     f"| {p.sam:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _signed(value: float, matched: int, scenes: int) -> str:
+    if math.isnan(value):
+        return "n/a"
+    note = "" if matched == scenes else f" ({matched}/{scenes})"
+    return f"{value:+.2f}{note}"
+
+
+def plot(points: list[Point], metric: str, path: Path) -> None:
+    """One panel per scene: `metric` against bpp, one curve per method; written atomically."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    scenes = sorted({p.scene for p in points})
+    columns = min(4, len(scenes))
+    rows = math.ceil(len(scenes) / columns)
+    figure = Figure(figsize=(4.2 * columns, 3.4 * rows), layout="constrained")
+    FigureCanvasAgg(figure)
+    label = {"psnr": "PSNR (dB)", "sam": "spectral angle (deg)"}[metric]
+    for i, scene in enumerate(scenes):
+        axes = figure.add_subplot(rows, columns, i + 1)
+        for method in sorted({p.method for p in points if p.scene == scene}, key=lambda m: (m in BASELINES, m)):
+            curve = sorted(_curve(points, scene, method), key=lambda p: p.bpp)
+            style = "--" if method in BASELINES else "-"
+            axes.plot([p.bpp for p in curve], [getattr(p, metric) for p in curve], style, marker="o",
+                      markersize=3, label=method)
+        axes.set_xscale("log")
+        axes.set_title(scene, fontsize=9)
+        axes.set_xlabel("bpp (every byte of the file)")
+        axes.set_ylabel(label)
+        axes.grid(True, alpha=0.3)
+        if i == 0:
+            axes.legend(fontsize=7)
+    partial = path.with_name(f".{path.name}.part")
+    figure.savefig(partial, format="png", dpi=110)
+    partial.replace(path)

@@ -1,0 +1,46 @@
+"""`hsicodec bench` on a real scene: our model and both JPEG 2000 baselines at matched rates."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib.image
+
+from cli_helpers import assert_one_line_error, invoke
+from conftest import scene_path, scenes
+from hsicodec.bench import Point, at_rate
+from hsicodec.checkpoints import find_model
+
+ABU = scene_path(next(s for s in scenes("eval") if s["id"] == "abu_beach_2"))
+
+
+def test_bench_writes_csv_markdown_and_plots_at_matched_rates(tmp_path: Path) -> None:
+    model = find_model(rate=0.4).name
+    report = tmp_path / "report"
+    result = invoke("bench", ABU, "-o", report, "-m", model, "--rates", "1", "--rates", "2", "-q")
+    assert result.exit_code == 0, result.stderr
+    with (report / "results.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    ours = [r for r in rows if r["method"] == model]
+    assert len(ours) == 1
+    our_bpp = float(ours[0]["bpp"])
+    for baseline in ("JPEG 2000", "PCA + JPEG 2000"):
+        curve = [r for r in rows if r["method"] == baseline]
+        assert len(curve) == 3  # the two rates and the model's own
+        matched = min(curve, key=lambda r: abs(float(r["bpp"]) - our_bpp))
+        assert abs(float(matched["bpp"]) - our_bpp) < 0.05 * our_bpp
+        high, low = (max(curve, key=lambda r: float(r["bpp"])), min(curve, key=lambda r: float(r["bpp"])))
+        assert float(high["psnr"]) > float(low["psnr"])
+    text = (report / "report.md").read_text()
+    assert f"| {model} |" in text and "ΔPSNR vs PCA + JPEG 2000" in text
+    for name in ("rd_psnr.png", "rd_sam.png"):
+        assert matplotlib.image.imread(report / name).shape[0] > 100
+    again = invoke("bench", ABU, "-o", report, "-m", model, "-q")
+    assert again.exit_code == 1 and "--overwrite" in again.stderr
+    assert_one_line_error(again.stderr)
+
+
+def test_matched_rate_interpolates_in_log_bpp_and_never_extrapolates() -> None:
+    curve = [Point("s", "b", 1, 1.0, 30.0, 0.9, 5.0), Point("s", "b", 4, 4.0, 40.0, 0.95, 2.0)]
+    assert at_rate(curve, 2.0, "psnr") == 35.0  # halfway in log(bpp)
+    assert at_rate(curve, 0.5, "psnr") != at_rate(curve, 0.5, "psnr")  # NaN below the curve
