@@ -12,6 +12,7 @@ from cli_helpers import assert_one_line_error, digest, invoke, json_lines, run_p
 from conftest import DATA, scene_path, scenes
 
 from hsicodec.checkpoints import read_manifest
+from hsicodec.container import HsicReader
 
 SMALL_ENVI = next(s for s in scenes("io") if s["id"] == "emit_like")
 EVAL_TIF = next(s for s in scenes("eval") if s["id"] == "enmap_potsdam_192_128")
@@ -169,7 +170,8 @@ def test_bad_scene_is_a_one_line_error_and_leaves_nothing(tmp_path: Path, case: 
 def test_a_missing_or_tampered_checkpoint_is_refused(tmp_path: Path, packed: Path) -> None:
     models = tmp_path / "models"
     shutil.copytree(Path(__file__).resolve().parents[1] / "models", models)
-    entry = read_manifest()[0]
+    with HsicReader(packed) as reader:
+        entry = next(e for e in read_manifest() if e.sha256 == reader.header.model_sha256)
     checkpoint = models / entry.file
     tampered = bytearray(checkpoint.read_bytes())
     tampered[len(tampered) // 2] ^= 0x01

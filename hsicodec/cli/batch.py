@@ -1,15 +1,18 @@
 """Running one job per input file: progress bar, failures reported at the end."""
 from __future__ import annotations
 
+import csv
+import json
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import click
 from tqdm import tqdm
 
-from hsicodec.errors import HsicodecError
+from hsicodec.errors import HsicodecError, InputError
 
 
 @dataclass(frozen=True)
@@ -45,30 +48,87 @@ def expand_inputs(inputs: tuple[Path, ...], output: Path | None, find: Callable[
     return jobs
 
 
-def run_jobs(jobs: list[Job], run: Callable[[Job], None], quiet: bool, label: str) -> None:
-    """Run every job, continuing past failures; list the failures at the end and exit 1 if any."""
-    failures: list[tuple[Job, str]] = []
-    bar = tqdm(jobs, desc=label, unit="file", disable=True if quiet or len(jobs) < 2 else None, leave=False)
-    for job in bar:
-        try:
-            run(job)
-        except HsicodecError as exc:
-            failures.append((job, str(exc)))
-            click.echo(f"hsicodec: error: {exc}", err=True)
-        except OSError as exc:  # disk full, permissions...: nothing was written (outputs are atomic)
-            message = f"{job.target}: cannot write ({exc.strerror or exc}); nothing was written"
-            failures.append((job, message))
-            click.echo(f"hsicodec: error: {message}", err=True)
-        except Exception as exc:  # a bug must not stop the rest of a batch, nor show a traceback
-            if os.environ.get("HSICODEC_DEBUG"):
-                raise
-            message = f"internal error ({type(exc).__name__}: {exc}); set HSICODEC_DEBUG=1 for details"
-            failures.append((job, message))
-            click.echo(f"hsicodec: error: {message}", err=True)
+Work = Callable[[Job], tuple[dict, str]]  # one job -> (JSON record, human line); raises on failure
+SUMMARY_FIELDS = ["input", "output", "status", "bytes", "bpp", "psnr", "seconds", "error"]
+
+
+def attempt(work: Work, job: Job) -> tuple[dict, str]:
+    """Run one job; a failure becomes a record with status 'failed' and its one-line message."""
+    try:
+        return work(job)
+    except HsicodecError as exc:
+        message = str(exc)
+    except OSError as exc:  # disk full, permissions...: nothing was written (outputs are atomic)
+        message = f"{job.target}: cannot write ({exc.strerror or exc}); nothing was written"
+    except Exception as exc:  # a bug must not stop the rest of a batch, nor show a traceback
+        if os.environ.get("HSICODEC_DEBUG"):
+            raise
+        message = f"internal error ({type(exc).__name__}: {exc}); set HSICODEC_DEBUG=1 for details"
+    return {"input": str(job.source), "output": str(job.target), "status": "failed", "error": message}, message
+
+
+def run_jobs(jobs: list[Job], work: Work, label: str, quiet: bool, as_json: bool, workers: int = 1,
+             scheduler: str | None = None, summary: Path | None = None) -> None:
+    """Run every job (here, or on Dask with several workers or a scheduler), continuing past failures.
+
+    Results are printed as they complete; failures are listed at the end (exit status 1).
+    """
+    results = (_on_dask(jobs, work, workers, scheduler) if workers > 1 or scheduler
+               else (attempt(work, job) for job in jobs))
+    records, failures = [], []
+    with tqdm(total=len(jobs), desc=label, unit="file", disable=True if quiet or len(jobs) < 2 else None,
+              leave=False) as bar:
+        for record, text in results:
+            records.append(record)
+            for warning in record.get("warnings", []):
+                click.echo(f"hsicodec: warning: {warning}", err=True)
+            if record["status"] == "failed":
+                failures.append(record)
+                click.echo(f"hsicodec: error: {text}", err=True)
+            else:
+                click.echo(json.dumps(record) if as_json else text)
+            bar.update(1)
+    if summary is not None:
+        _write_summary(records, summary)
     if failures and len(jobs) > 1:
         click.echo(f"hsicodec: {len(failures)} of {len(jobs)} files failed:", err=True)
-        for job, message in failures:
-            where = "" if str(job.source) in message else f"{job.source}: "
-            click.echo(f"hsicodec:   {where}{message}", err=True)
+        for record in failures:
+            where = "" if record["input"] in record["error"] else f"{record['input']}: "
+            click.echo(f"hsicodec:   {where}{record['error']}", err=True)
     if failures:
         raise SystemExit(1)
+
+
+def _on_dask(jobs: list[Job], work: Work, workers: int, scheduler: str | None) -> Iterator[tuple[dict, str]]:
+    """Results as they complete on a Dask cluster: the one at `scheduler`, else a local one of `workers`."""
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except OSError as exc:
+            raise InputError(f"cannot reach the Dask scheduler at {scheduler} ({exc})") from None
+        cluster = None
+    else:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               host="127.0.0.1")
+        client = Client(cluster)
+    try:
+        futures = client.map(partial(attempt, work), jobs, pure=False)
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _write_summary(records: list[dict], path: Path) -> None:
+    """One CSV row per file (written atomically)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial_path = path.with_name(f".{path.name}.part")
+    with partial_path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, SUMMARY_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(records)
+    partial_path.replace(path)

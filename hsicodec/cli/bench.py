@@ -4,15 +4,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import torch
 from tqdm import tqdm
 
 from hsicodec.bench import baseline_points, gaps, markdown, model_point, plot, write_csv
-from hsicodec.checkpoints import find_model, installed_models, load_model
+from hsicodec.checkpoints import find_model, installed_models
+from hsicodec.cli.coders import coder_for
 from hsicodec.cli.options import overwrite_option, quiet_option
 from hsicodec.errors import InputError
 from hsicodec.io import find_scenes, open_scene
-from hsicodec.latent_coding import LatentCoder
 
 PAPER_RATES = (0.2, 0.4, 0.6, 0.8, 1.0)
 
@@ -47,16 +46,13 @@ def bench(inputs: tuple[Path, ...], output: Path, model_names: tuple[str, ...], 
     if report.exists() and not overwrite:
         raise InputError(f"{report} exists; use --overwrite to replace the report")
     entries = [find_model(name) for name in model_names] or installed_models()
-    coders: dict[str, LatentCoder] = {}
     files = [f for path in inputs for f in (find_scenes(path) if path.is_dir() else [path])]
     points = []
     for path in tqdm(files, desc="bench", unit="scene", disable=True if quiet else None):
         with open_scene(path, var) as reader:
             fitting = [e for e in entries if e.front_end == "klt" or e.channels == reader.shape[2]]
             for entry in fitting:
-                if entry.sha256 not in coders:
-                    coders[entry.sha256] = LatentCoder(load_model(entry), torch.device("cpu"))
-                points.append(model_point(reader, path.stem, entry, coders[entry.sha256]))
+                points.append(model_point(reader, path.stem, entry, coder_for(entry, "cpu")))
             cube = reader.read(0, 0, *reader.shape[:2])
             targets = sorted({*rates, *(round(p.bpp, 4) for p in points if p.scene == path.stem)})
             points += baseline_points(path.stem, cube, targets, reader.meta.nodata)

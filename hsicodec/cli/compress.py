@@ -2,22 +2,24 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import click
 from tqdm import tqdm
 
-from hsicodec.checkpoints import ModelEntry, find_model, load_model
+from hsicodec.checkpoints import ModelEntry, find_model
 from hsicodec.cli.batch import Job, expand_inputs, run_jobs
+from hsicodec.cli.coders import coder_for
 from hsicodec.cli.options import (
-    describe_rate, device_option, emit, json_option, output_option, overwrite_option, quiet_option,
-    resolve_device, with_options,
+    describe_rate, device_option, jobs_option, json_option, output_option, overwrite_option, quiet_option,
+    resolve_device, scheduler_option, summary_option, with_options,
 )
 from hsicodec.codec import DEFAULT_TILE, compress_scene, rate_figures
 from hsicodec.container import HsicReader, tile_rects
 from hsicodec.errors import ContainerError, InputError
 from hsicodec.io import clear_stale, find_scenes, open_scene
-from hsicodec.latent_coding import LatentCoder
 from hsicodec.verify import verify_file
 
 
@@ -46,62 +48,78 @@ def hsic_model(path: Path) -> str | None:
 @click.option("--tile-size", type=click.IntRange(16, 4096), default=DEFAULT_TILE, show_default=True,
               help="Tiles are coded independently; memory grows with the tile size, not the scene.")
 @click.option("--verify", is_flag=True, help="Decode each file again and report its PSNR against the scene.")
-@with_options(device_option, overwrite_option, json_option, quiet_option)
+@with_options(device_option, overwrite_option, jobs_option, scheduler_option, summary_option, json_option,
+              quiet_option)
 def compress(inputs: tuple[Path, ...], output: Path | None, rate: float | None, model_name: str | None,
-             var: str | None, tile_size: int, verify: bool, device: str, overwrite: bool, as_json: bool,
-             quiet: bool) -> None:
+             var: str | None, tile_size: int, verify: bool, device: str, overwrite: bool, workers: int,
+             scheduler: str | None, summary: Path | None, as_json: bool, quiet: bool) -> None:
     """Compress hyperspectral scenes (ENVI, GeoTIFF, MATLAB .mat) to .hsic files.
 
     An INPUT folder is searched recursively and its tree is mirrored under -o.
-    Existing outputs that verify are skipped unless --overwrite; a failing file
-    is reported and the others go on (exit status 1 at the end).
+    Existing outputs made with the same model are skipped unless --overwrite, so
+    an interrupted batch is finished by running the same command again; a
+    failing file is reported and the others go on (exit status 1 at the end).
+    -j N codes N files at a time on a local Dask cluster; --scheduler uses an
+    existing one.
 
     \b
     Examples:
       $ hsicodec compress scene.hdr -r 0.4
       $ hsicodec compress scene.tif -m hificse-klt16-0.4 -o small.hsic --verify
       $ hsicodec compress archive/ -o compressed/ -r 0.4 --json
+      $ hsicodec compress archive/ -o compressed/ -j 8 --summary compressed/summary.csv
     """
     entry = find_model(model_name, rate)
     if model_name is None and rate is not None and abs(entry.target_bpp - rate) > 0.25 * rate:
         click.echo(f"hsicodec: note: no model targets {rate:g} bpp; using {entry.name} "
                    f"(target {entry.target_bpp:g} bpp, see `hsicodec models`)", err=True)
-    torch_device = resolve_device(device)
-    coder = LatentCoder(load_model(entry), torch_device)
+    resolve_device(device)  # fail early when cuda is asked for without a GPU
+    coder_for(entry, device)  # a missing or tampered checkpoint is one error, not one per file
     jobs = expand_inputs(inputs, output, find_scenes, hsic_name)
-
-    def run(job: Job) -> None:
-        _compress_one(job, entry, coder, var, tile_size, verify, overwrite, as_json, quiet or len(jobs) > 1)
-
-    run_jobs(jobs, run, quiet, "compress")
+    settings = CompressSettings(entry, device, var, tile_size, verify, overwrite,
+                                quiet=quiet or len(jobs) > 1 or workers > 1 or scheduler is not None)
+    run_jobs(jobs, partial(compress_job, settings=settings), "compress", quiet, as_json, workers, scheduler, summary)
 
 
-def _compress_one(job: Job, entry: ModelEntry, coder: LatentCoder, var: str | None, tile_size: int,
-                  verify: bool, overwrite: bool, as_json: bool, quiet: bool) -> None:
-    if job.target.exists() and not overwrite:
+@dataclass(frozen=True)
+class CompressSettings:
+    """Everything a worker needs to compress one file."""
+
+    entry: ModelEntry
+    device: str
+    var: str | None
+    tile_size: int
+    verify: bool
+    overwrite: bool
+    quiet: bool
+
+
+def compress_job(job: Job, settings: CompressSettings) -> tuple[dict, str]:
+    """Compress one scene; returns its JSON record and its human line."""
+    entry = settings.entry
+    if job.target.exists() and not settings.overwrite:
         made_with = hsic_model(job.target)
         if made_with is None:
             raise InputError(f"{job.target} exists and is not a valid .hsic file; use --overwrite to replace it")
         if made_with != entry.sha256:
             raise InputError(f"{job.target} exists, made with another model; use --overwrite to replace it")
-        emit({"input": str(job.source), "output": str(job.target), "status": "skipped"}, as_json,
-             f"{job.source} -> {job.target}: exists, skipped")
-        return
+        record = {"input": str(job.source), "output": str(job.target), "status": "skipped"}
+        return record, f"{job.source} -> {job.target}: exists, skipped"
+    coder = coder_for(entry, settings.device)
     clear_stale(job.target)
     job.target.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    with open_scene(job.source, var=var) as reader:
-        tiles = len(tile_rects(reader.shape[0], reader.shape[1], tile_size))
-        with tqdm(total=2 * tiles, desc=job.source.name, unit="tile", disable=True if quiet else None,
+    with open_scene(job.source, var=settings.var) as reader:
+        tiles = len(tile_rects(reader.shape[0], reader.shape[1], settings.tile_size))
+        with tqdm(total=2 * tiles, desc=job.source.name, unit="tile", disable=True if settings.quiet else None,
                   leave=False) as bar:
-            compress_scene(reader, job.target, entry, coder, tile_size, bar.update)
-        seconds = time.perf_counter() - started
+            compress_scene(reader, job.target, entry, coder, settings.tile_size, bar.update)
         record = {"input": str(job.source), "output": str(job.target), "status": "ok", "model": entry.name,
-                  **rate_figures(job.target.stat().st_size, reader.shape, reader.storage_bytes),
-                  "seconds": round(seconds, 3)}
+                  **rate_figures(job.target.stat().st_size, reader.shape, reader.storage_bytes)}
         text = f"{job.source} -> {job.target}: {describe_rate(record)}"
-        if verify:
+        if settings.verify:
             quality = verify_file(job.target, reader, coder)
             record.update(quality)
             text += f", PSNR {quality['psnr']:.2f} dB, SAM {quality['sam']:.2f} deg"
-    emit(record, as_json, text)
+    record["seconds"] = round(time.perf_counter() - started, 3)
+    return record, text

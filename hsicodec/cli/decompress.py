@@ -3,23 +3,25 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import click
 import numpy as np
 from tqdm import tqdm
 
-from hsicodec.checkpoints import find_by_sha, load_model
+from hsicodec.checkpoints import ModelEntry, find_by_sha
 from hsicodec.cli.batch import Job, expand_inputs, run_jobs
+from hsicodec.cli.coders import coder_for
 from hsicodec.cli.options import (
-    describe_rate, device_option, emit, json_option, output_option, overwrite_option, quiet_option,
-    resolve_device, with_options,
+    describe_rate, device_option, jobs_option, json_option, output_option, overwrite_option, quiet_option,
+    resolve_device, scheduler_option, summary_option, with_options,
 )
 from hsicodec.codec import decode_tiles, rate_figures, salvage_fill, source_bytes
 from hsicodec.container import HsicReader
 from hsicodec.errors import HsicodecError, InputError, ModelError
 from hsicodec.io import SceneMeta, clear_stale, open_scene, write_scene
-from hsicodec.latent_coding import LatentCoder
 
 SUFFIXES = {"envi": ".hdr", "gtiff": ".tif"}
 
@@ -39,13 +41,17 @@ def find_hsic(folder: Path) -> list[Path]:
 @click.option("--salvage", is_flag=True,
               help="Write every intact tile of a damaged or truncated file; damaged tiles become nodata "
                    "and are listed on stderr.")
-@with_options(device_option, overwrite_option, json_option, quiet_option)
+@with_options(device_option, overwrite_option, jobs_option, scheduler_option, summary_option, json_option,
+              quiet_option)
 def decompress(inputs: tuple[Path, ...], output: Path | None, fmt: str, window: tuple[int, int, int, int] | None,
-               salvage: bool, device: str, overwrite: bool, as_json: bool, quiet: bool) -> None:
+               salvage: bool, device: str, overwrite: bool, workers: int, scheduler: str | None,
+               summary: Path | None, as_json: bool, quiet: bool) -> None:
     """Decompress .hsic files back to scenes with their metadata.
 
     The file names its model; decoding needs nothing else. An INPUT folder is
-    searched recursively for .hsic files and mirrored under -o.
+    searched recursively for .hsic files and mirrored under -o; scenes already
+    decoded by an earlier run are skipped. -j N decodes N files at a time on a
+    local Dask cluster; --scheduler uses an existing one.
 
     \b
     Examples:
@@ -55,15 +61,24 @@ def decompress(inputs: tuple[Path, ...], output: Path | None, fmt: str, window: 
       $ hsicodec decompress compressed/ -o restored/ --json
       $ hsicodec decompress damaged.hsic --salvage     # intact tiles; damaged ones as nodata
     """
-    torch_device = resolve_device(device)
+    resolve_device(device)  # fail early when cuda is asked for without a GPU
     jobs = expand_inputs(inputs, output, find_hsic, lambda p: p.with_suffix(SUFFIXES[fmt]).name)
-    coders: dict[str, LatentCoder] = {}
+    settings = DecompressSettings(fmt, window, salvage, device, overwrite,
+                                  quiet=quiet or len(jobs) > 1 or workers > 1 or scheduler is not None)
+    run_jobs(jobs, partial(decompress_job, settings=settings), "decompress", quiet, as_json, workers, scheduler,
+             summary)
 
-    def run(job: Job) -> None:
-        _decompress_one(job, fmt, window, salvage, torch_device, coders, overwrite, as_json,
-                        quiet or len(jobs) > 1)
 
-    run_jobs(jobs, run, quiet, "decompress")
+@dataclass(frozen=True)
+class DecompressSettings:
+    """Everything a worker needs to decompress one file."""
+
+    fmt: str
+    window: tuple[int, int, int, int] | None
+    salvage: bool
+    device: str
+    overwrite: bool
+    quiet: bool
 
 
 def _holds_scene(path: Path, shape: tuple[int, int, int], dtype: np.dtype) -> bool:
@@ -75,19 +90,18 @@ def _holds_scene(path: Path, shape: tuple[int, int, int], dtype: np.dtype) -> bo
         return False
 
 
-def _coder_for(reader: HsicReader, device, coders: dict[str, LatentCoder]) -> LatentCoder:
+def _model_of(reader: HsicReader) -> ModelEntry:
     sha = reader.header.model_sha256
-    if sha not in coders:
-        entry = find_by_sha(sha)
-        if entry is None:
-            raise ModelError(f"{reader.path} needs model {reader.header.model_name!r} (sha256 {sha[:12]}...), "
-                             "which is not installed (add its folder to $HSICODEC_MODELS)")
-        coders[sha] = LatentCoder(load_model(entry), device)
-    return coders[sha]
+    entry = find_by_sha(sha)
+    if entry is None:
+        raise ModelError(f"{reader.path} needs model {reader.header.model_name!r} (sha256 {sha[:12]}...), "
+                         "which is not installed (add its folder to $HSICODEC_MODELS)")
+    return entry
 
 
-def _decompress_one(job: Job, fmt: str, window: tuple[int, int, int, int] | None, salvage: bool, device,
-                    coders: dict[str, LatentCoder], overwrite: bool, as_json: bool, quiet: bool) -> None:
+def decompress_job(job: Job, settings: DecompressSettings) -> tuple[dict, str]:
+    """Decompress one file; returns its JSON record (damaged tiles as warnings) and its human line."""
+    fmt, window, salvage, overwrite = settings.fmt, settings.window, settings.salvage, settings.overwrite
     started = time.perf_counter()
     damaged: list[dict] = []
     with HsicReader(job.source, salvage=salvage) as reader:
@@ -106,16 +120,15 @@ def _decompress_one(job: Job, fmt: str, window: tuple[int, int, int, int] | None
         if job.target.exists() and not overwrite:
             if not _holds_scene(job.target, out_shape, dtype):
                 raise InputError(f"{job.target} exists; use --overwrite to replace it")
-            emit({"input": str(job.source), "output": str(job.target), "status": "skipped"}, as_json,
-                 f"{job.source} -> {job.target}: exists, skipped")
-            return
+            record = {"input": str(job.source), "output": str(job.target), "status": "skipped"}
+            return record, f"{job.source} -> {job.target}: exists, skipped"
         clear_stale(job.target, job.target.with_suffix(".img"))
-        coder = _coder_for(reader, device, coders)
+        coder = coder_for(_model_of(reader), settings.device)
         if salvage and meta.nodata is None and reader.damaged_tiles(
                 range(header.n_tiles) if window is None else reader.tiles_in_window(*window)):
             # damaged tiles are written as nodata: the output must declare that value
             out_meta = dataclasses.replace(out_meta, nodata=salvage_fill(dtype, None))
-        with tqdm(total=tiles, desc=job.source.name, unit="tile", disable=True if quiet else None,
+        with tqdm(total=tiles, desc=job.source.name, unit="tile", disable=True if settings.quiet else None,
                   leave=False) as bar:
             def damage(index: int, rect: tuple[int, int, int, int], reason: str) -> None:
                 damaged.append({"tile": index, "rows": [rect[0], rect[0] + rect[2]],
@@ -128,9 +141,8 @@ def _decompress_one(job: Job, fmt: str, window: tuple[int, int, int, int] | None
                   "status": "salvaged" if damaged else "ok", "format": fmt, "damaged_tiles": damaged,
                   **rate_figures(reader.file_bytes, shape, source_bytes(reader)),
                   "seconds": round(time.perf_counter() - started, 3)}
-    for tile in damaged:
-        click.echo(f"hsicodec: warning: tile {tile['tile']} (rows {tile['rows'][0]}-{tile['rows'][1] - 1}, "
-                   f"cols {tile['cols'][0]}-{tile['cols'][1] - 1}) written as nodata {out_meta.nodata}: "
-                   f"{tile['reason']}", err=True)
-    emit(record, as_json, f"{job.source} -> {record['output']}: from {describe_rate(record)}"
-         + (f"; {len(damaged)} damaged tile(s) written as nodata" if damaged else ""))
+    record["warnings"] = [
+        f"tile {t['tile']} (rows {t['rows'][0]}-{t['rows'][1] - 1}, cols {t['cols'][0]}-{t['cols'][1] - 1}) "
+        f"written as nodata {out_meta.nodata}: {t['reason']}" for t in damaged]
+    text = f"{job.source} -> {record['output']}: from {describe_rate(record)}"
+    return record, text + (f"; {len(damaged)} damaged tile(s) written as nodata" if damaged else "")

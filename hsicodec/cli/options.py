@@ -17,6 +17,14 @@ quiet_option = click.option("-q", "--quiet", is_flag=True,
                             help="No progress bars (they are shown only when stderr is a terminal).")
 device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
                              show_default=True, help="Where E and G run; auto picks a GPU when one is present.")
+jobs_option = click.option("-j", "--jobs", "workers", type=click.IntRange(min=1), default=1, show_default=True,
+                           help="Files coded in parallel, by a local Dask cluster of this many worker processes.")
+scheduler_option = click.option("--scheduler", metavar="ADDRESS",
+                                help="Run the batch on an existing Dask cluster (e.g. tcp://10.0.0.5:8786); "
+                                     "its workers need hsicodec and the models installed.")
+summary_option = click.option("--summary", type=click.Path(dir_okay=False, path_type=Path),
+                              help="Write a CSV with one row per file: input, output, status, bytes, bpp, "
+                                   "psnr (with --verify), seconds, error.")
 output_option = click.option("-o", "--output", type=click.Path(path_type=Path),
                              help="Output file, or folder (created if needed) for several inputs.")
 
