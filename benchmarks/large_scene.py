@@ -6,7 +6,10 @@ Builds int16 ENVI (BSQ) mosaics of 100x100 blocks cut from the real >= 200-band
 scenes of ../shared/data (ABU AVIRIS scenes, GatorSense AVIRIS), flipped and
 turned for variety, written block by block so building them needs little memory.
 Each size is then compressed and decompressed by the `hsicodec` command in a
-child process that reports its own peak RSS (VmHWM, Linux). Prints one line per run.
+child process that reports its own peak RSS (VmHWM, Linux), and, in the same
+run, coded with band-wise JPEG 2000 (OpenJPEG through GDAL's JP2OpenJPEG, at
+the rate hsicodec reached) and decoded back to ENVI, so that the figures can
+be read as ratios that hold on a noisy machine. Prints one line per run.
 """
 from __future__ import annotations
 
@@ -68,10 +71,21 @@ PEAK_PROBE = (
 )
 
 
-def run(args: list[str]) -> tuple[float, float]:
-    """Seconds and peak RSS (MiB) of one `hsicodec` child process."""
+# GDAL streams the copy; the JPEG 2000 options are those of the bench baseline (no colour transform).
+JP2_PROBE = (
+    "import sys, rasterio.shutil\n"
+    "src, dst, quality = sys.argv[1:4]\n"
+    "options = dict(QUALITY=quality, REVERSIBLE='NO', YCC='NO', RESOLUTIONS='6') if dst.endswith('.jp2') else {}\n"
+    "rasterio.shutil.copy(src, dst, driver='JP2OpenJPEG' if dst.endswith('.jp2') else 'ENVI', **options)\n"
+    "hwm = next(l for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
+    "print('peak_rss_kib', hwm.split()[1], file=sys.stderr)\n"
+)
+
+
+def run(args: list[str], probe: str = PEAK_PROBE, extra: tuple[str, ...] = ("-q", "--overwrite")) -> tuple[float, float]:
+    """Seconds and peak RSS (MiB) of one child process (`hsicodec ARGS` or a JPEG 2000 copy)."""
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", PEAK_PROBE, *args, "-q", "--overwrite"], check=True,
+    done = subprocess.run([sys.executable, "-c", probe, *args, *extra], check=True,
                           stderr=subprocess.PIPE, text=True)
     seconds = time.perf_counter() - started
     peak_kib = next(int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("peak_rss_kib"))
@@ -95,10 +109,22 @@ def main() -> None:
         seconds, rss = run(["compress", str(scene), "-o", str(packed)])
         print(f"compress   {size}x{size}x{args.bands} int16 ({raw_mb:.0f} MB): {seconds:.1f} s, "
               f"{raw_mb / seconds:.2f} MB/s, peak RSS {rss:.0f} MiB, {packed.stat().st_size} bytes", flush=True)
+        ours_compress = seconds
         seconds, rss = run(["decompress", str(packed), "-o", str(restored)])
         print(f"decompress {size}x{size}x{args.bands} int16 ({raw_mb:.0f} MB): {seconds:.1f} s, "
               f"{raw_mb / seconds:.2f} MB/s, peak RSS {rss:.0f} MiB", flush=True)
-        for path in (scene, scene.with_suffix(".img"), packed, restored, restored.with_suffix(".img")):
+        ours_decompress = seconds
+        jp2, jp2_restored = args.work / f"mosaic_{size}.jp2", args.work / f"jp2_restored_{size}.img"
+        quality = 100 * packed.stat().st_size / (raw_mb * 1e6)  # the same file size as hsicodec's
+        seconds, rss = run([str(scene.with_suffix(".img")), str(jp2), f"{quality:.6f}"], JP2_PROBE, ())
+        print(f"JPEG 2000 encode  {size}x{size}x{args.bands}: {seconds:.1f} s, {raw_mb / seconds:.2f} MB/s, "
+              f"peak RSS {rss:.0f} MiB, {jp2.stat().st_size} bytes; speed of hsicodec / JPEG 2000 "
+              f"{seconds / ours_compress:.2f}", flush=True)
+        seconds, rss = run([str(jp2), str(jp2_restored), "0"], JP2_PROBE, ())
+        print(f"JPEG 2000 decode  {size}x{size}x{args.bands}: {seconds:.1f} s, {raw_mb / seconds:.2f} MB/s, "
+              f"peak RSS {rss:.0f} MiB; speed of hsicodec / JPEG 2000 {seconds / ours_decompress:.2f}", flush=True)
+        for path in (scene, scene.with_suffix(".img"), packed, restored, restored.with_suffix(".img"), jp2,
+                     jp2_restored, jp2_restored.with_suffix(".hdr")):
             path.unlink(missing_ok=True)
 
 
