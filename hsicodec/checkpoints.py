@@ -11,6 +11,7 @@ shipped ``models/``; the first model of a name wins.
 from __future__ import annotations
 
 import hashlib
+import math
 import json
 import os
 import pickle
@@ -42,6 +43,11 @@ class ModelEntry:
 
     def to_json(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "directory"}
+
+    @property
+    def rate_bpp(self) -> float:
+        """The rate the model gives: measured on real scenes when known (metrics.rate_bpp), else its target."""
+        return float(self.metrics.get("rate_bpp", self.target_bpp))
 
     @property
     def path(self) -> Path:
@@ -95,7 +101,7 @@ def register(entry: ModelEntry, models_dir: Path) -> None:
 
 
 def find_model(name: str | None = None, rate: float | None = None) -> ModelEntry:
-    """The entry called `name`, else the klt model whose target bpp is nearest to `rate`.
+    """The entry called `name`, else the klt model whose rate is nearest to `rate` (by ratio).
 
     ``bands`` models fit one sensor's band count, so they are picked by name only.
     """
@@ -110,7 +116,7 @@ def find_model(name: str | None = None, rate: float | None = None) -> ModelEntry
         raise ModelError(f"no models installed in {', '.join(map(str, model_dirs()))}")
     rate = 0.4 if rate is None else rate
     any_sensor = [e for e in entries if e.front_end == "klt"] or entries  # bands models: by name
-    return min(any_sensor, key=lambda e: (abs(e.target_bpp - rate), e.name))
+    return min(any_sensor, key=lambda e: (abs(math.log(e.rate_bpp / rate)), e.name))
 
 
 def find_by_sha(sha256: str) -> ModelEntry | None:

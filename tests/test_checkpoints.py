@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from hsicodec.checkpoints import ModelEntry, load_model, read_manifest, register, sha256_of
+from hsicodec import checkpoints
+from hsicodec.checkpoints import (ModelEntry, find_model, load_model, read_manifest, register, sha256_of,
+                                  write_manifest)
 from hsicodec.errors import ModelError
 
 
@@ -59,3 +61,25 @@ def test_a_changed_byte_fails_the_sha256_check_before_loading(tmp_path: Path) ->
     entry = ModelEntry(**{**shipped.to_json()}, directory=tmp_path)
     with pytest.raises(ModelError, match="sha256"):
         load_model(entry)
+
+
+def test_rate_picks_the_model_whose_measured_rate_is_nearest(tmp_path: Path, monkeypatch) -> None:
+    """-r matches what a model gives on real scenes (metrics.rate_bpp), not the rate it was trained for."""
+    def entry(name: str, target: float, measured: float | None, front_end: str = "klt") -> ModelEntry:
+        metrics = {} if measured is None else {"rate_bpp": measured}
+        return ModelEntry(name=name, file=f"{name}.pt", arch="hificse", front_end=front_end, channels=16,
+                          target_bpp=target, sha256="0" * 64, metrics=metrics, directory=tmp_path)
+
+    for e in (entry("aims-low", 0.2, 0.45), entry("aims-high", 1.0, 0.9), entry("unmeasured", 0.6, None),
+              entry("sensor", 0.3, 0.3, front_end="bands")):
+        register(e, tmp_path)
+    monkeypatch.setenv("HSICODEC_MODELS", str(tmp_path))
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    write_manifest([], shipped)
+    monkeypatch.setattr(checkpoints, "SHIPPED_MODELS", shipped)
+    assert find_model(rate=0.4).name == "aims-low"  # measured 0.45, although it aimed at 0.2
+    assert find_model(rate=0.62).name == "unmeasured"  # no measurement: its target counts
+    assert find_model(rate=1.2).name == "aims-high"
+    assert find_model(rate=0.3).name != "sensor"  # bands models only by name
+    assert find_model("sensor").front_end == "bands"

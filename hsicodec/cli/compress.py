@@ -41,7 +41,8 @@ def hsic_model(path: Path) -> str | None:
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @output_option
 @click.option("-r", "--rate", type=click.FloatRange(min=0, min_open=True),
-              help="Target bits per pixel (file bits / (H*W)); picks the nearest installed model.")
+              help="Target bits per pixel (file bits / (H*W)); picks the installed model whose measured rate "
+                   "is nearest.")
 @click.option("-m", "--model", "model_name",
               help="Model by name (see `hsicodec models`; folders in $HSICODEC_MODELS come first); overrides -r.")
 @click.option("--var", help="Variable holding the cube in a .mat file (default: its only 3-D array).")
@@ -70,9 +71,9 @@ def compress(inputs: tuple[Path, ...], output: Path | None, rate: float | None, 
       $ hsicodec compress archive/ -o compressed/ -j 8 --summary compressed/summary.csv
     """
     entry = find_model(model_name, rate)
-    if model_name is None and rate is not None and abs(entry.target_bpp - rate) > 0.25 * rate:
-        click.echo(f"hsicodec: note: no model targets {rate:g} bpp; using {entry.name} "
-                   f"(target {entry.target_bpp:g} bpp, see `hsicodec models`)", err=True)
+    if model_name is None and rate is not None and abs(entry.rate_bpp - rate) > 0.25 * rate:
+        click.echo(f"hsicodec: note: no model gives {rate:g} bpp; using {entry.name} "
+                   f"(about {entry.rate_bpp:.2g} bpp on 256x256 scenes, see `hsicodec models`)", err=True)
     resolve_device(device)  # fail early when cuda is asked for without a GPU
     coder_for(entry, device)  # a missing or tampered checkpoint is one error, not one per file
     jobs = expand_inputs(inputs, output, find_scenes, hsic_name)

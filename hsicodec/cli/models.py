@@ -14,7 +14,9 @@ from hsicodec.cli.options import json_option
 def models(as_json: bool) -> None:
     """List the installed models with their target rate and measured quality.
 
-    `compress -r BPP` picks the model whose target is nearest; `-m NAME` picks one by name.
+    `compress -r BPP` picks the klt model whose measured rate is nearest; `-m NAME`
+    picks one by name. The target is the rate a model was trained for; the
+    measured figures are means over the eval scenes of at least 256x256 pixels.
     Models trained with `hsicodec train` join the list when their run folder is in
     $HSICODEC_MODELS (folders separated by ':').
 
@@ -27,8 +29,9 @@ def models(as_json: bool) -> None:
         for entry in entries:
             click.echo(json.dumps(entry.to_json()))
         return
-    click.echo(f"{'name':28} {'arch':8} {'front-end':9} {'ch':>3} {'target bpp':>10}  measured")
-    for e in entries:
-        measured = e.metrics.get("eval_mean", {})
-        figures = f"{measured['psnr']:.2f} dB at {measured['bpp']:.3f} bpp" if measured else ""
-        click.echo(f"{e.name:28} {e.arch:8} {e.front_end:9} {e.channels:>3} {e.target_bpp:>10.2f}  {figures}")
+    click.echo(f"{'name':24} {'arch':8} {'front-end':9} {'ch':>3} {'target':>6}  measured on eval scenes >= 256x256")
+    for e in sorted(entries, key=lambda e: (e.front_end, e.arch, e.rate_bpp)):
+        measured = e.metrics.get("large_mean", {})
+        figures = f"{measured['bpp']:.3f} bpp, {measured['psnr']:.2f} dB, SAM {measured['sam']:.2f} deg" \
+            if measured else "not measured"
+        click.echo(f"{e.name:24} {e.arch:8} {e.front_end:9} {e.channels:>3} {e.target_bpp:>6.2f}  {figures}")
