@@ -114,26 +114,19 @@ def test_random_bytes_raise_model_error(tmp_path: Path) -> None:
     assert_one_line_error(exc, path)
 
 
-def test_wrong_key_raises_model_error(weights: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("change, expected", [("rename", "1 missing and 1 unexpected"), ("reshape", "lins.0.weight")])
+def test_wrong_keys_or_shapes_raise_model_error(weights: Path, tmp_path: Path, change: str, expected: str) -> None:
     state = torch.load(weights, weights_only=True)
-    state["lins.5.weight"] = state.pop("lins.4.weight")
-    path = tmp_path / "renamed.pt"
+    if change == "rename":
+        state["lins.5.weight"] = state.pop("lins.4.weight")
+    else:
+        state["lins.0.weight"] = torch.zeros(1, 32, 1, 1)
+    path = tmp_path / f"{change}.pt"
     torch.save(state, path)
     with pytest.raises(ModelError) as exc:
         load_lpips(path)
     assert_one_line_error(exc, path)
-    assert "1 missing and 1 unexpected" in str(exc.value)
-
-
-def test_wrong_shape_raises_model_error(weights: Path, tmp_path: Path) -> None:
-    state = torch.load(weights, weights_only=True)
-    state["lins.0.weight"] = torch.zeros(1, 32, 1, 1)
-    path = tmp_path / "reshaped.pt"
-    torch.save(state, path)
-    with pytest.raises(ModelError) as exc:
-        load_lpips(path)
-    assert_one_line_error(exc, path)
-    assert "lins.0.weight" in str(exc.value)
+    assert expected in str(exc.value)
 
 
 class _WritesMarker:
