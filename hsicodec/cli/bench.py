@@ -49,7 +49,12 @@ def bench(inputs: tuple[Path, ...], output: Path, model_names: tuple[str, ...], 
     files = [f for path in inputs for f in (find_scenes(path) if path.is_dir() else [path])]
     points = []
     for path in tqdm(files, desc="bench", unit="scene", disable=True if quiet else None):
-        with open_scene(path, var) as reader:
+        try:
+            reader = open_scene(path, var)
+        except InputError as exc:
+            click.echo(f"hsicodec: warning: skipping {exc}", err=True)
+            continue
+        with reader:
             fitting = [e for e in entries if e.front_end == "klt" or e.channels == reader.shape[2]]
             for entry in fitting:
                 points.append(model_point(reader, path.stem, entry, coder_for(entry, "cpu")))
