@@ -152,6 +152,7 @@ def plot(points: list[Point], metric: str, path: Path) -> None:
     """One panel per scene: `metric` against bpp, one curve per method; written atomically."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     scenes = sorted({p.scene for p in points})
     columns = min(4, len(scenes))
@@ -167,6 +168,8 @@ def plot(points: list[Point], metric: str, path: Path) -> None:
             axes.plot([p.bpp for p in curve], [getattr(p, metric) for p in curve], style, marker="o",
                       markersize=3, label=method)
         axes.set_xscale("log")
+        axes.xaxis.set_major_formatter(ScalarFormatter())
+        axes.xaxis.set_minor_formatter(NullFormatter())
         axes.set_title(scene, fontsize=9)
         axes.set_xlabel("bpp (every byte of the file)")
         axes.set_ylabel(label)
