@@ -8,8 +8,6 @@ gives the sizes of E, P, G and of the training-only discriminator D.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import torch
 
 from hsicodec.codec import pad_to_stride
 from hsicodec.errors import InputError
+from hsicodec.io.atomic import staged
 from hsicodec.nn.hific import Discriminator, HiFiC, parameter_count
 from hsicodec.nn.layers import SEBlock
 
@@ -123,15 +122,5 @@ def plot_se_weights(layers: list[LayerWeights], path: Path, title: str) -> None:
                 ax.set_xlabel(f"{part} channel index", fontsize=8)
     fig.suptitle(f"{title}\norange: channels scaled by less than {LOW_WEIGHT:g} (dashed line)", fontsize=10)
 
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=110)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with staged() as staging, staging.temp(Path(path)).open("wb") as fh:
+        fig.savefig(fh, format="png", dpi=110)

@@ -21,6 +21,7 @@ from hsicodec.baselines import jpeg2000_bandwise, pca_jpeg2000
 from hsicodec.checkpoints import ModelEntry
 from hsicodec.codec import compress_scene, rate_figures
 from hsicodec.io import SceneReader
+from hsicodec.io.atomic import staged
 from hsicodec.latent_coding import LatentCoder
 from hsicodec.metrics import quality
 from hsicodec.verify import verify_file
@@ -176,6 +177,5 @@ def plot(points: list[Point], metric: str, path: Path) -> None:
         axes.grid(True, alpha=0.3)
         if i == 0:
             axes.legend(fontsize=7)
-    partial = path.with_name(f".{path.name}.part")
-    figure.savefig(partial, format="png", dpi=110)
-    partial.replace(path)
+    with staged() as staging, staging.temp(path).open("wb") as fh:
+        figure.savefig(fh, format="png", dpi=110)

@@ -13,6 +13,7 @@ import click
 from tqdm import tqdm
 
 from hsicodec.errors import HsicodecError, InputError
+from hsicodec.io.atomic import staged
 
 
 @dataclass(frozen=True)
@@ -126,9 +127,7 @@ def _on_dask(jobs: list[Job], work: Work, workers: int, scheduler: str | None) -
 def _write_summary(records: list[dict], path: Path) -> None:
     """One CSV row per file (written atomically)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial_path = path.with_name(f".{path.name}.part")
-    with partial_path.open("w", newline="") as fh:
+    with staged() as staging, staging.temp(path).open("w", newline="") as fh:
         writer = csv.DictWriter(fh, SUMMARY_FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(records)
-    partial_path.replace(path)

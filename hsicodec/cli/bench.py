@@ -12,6 +12,7 @@ from hsicodec.cli.coders import coder_for
 from hsicodec.cli.options import overwrite_option, quiet_option
 from hsicodec.errors import InputError
 from hsicodec.io import find_scenes, open_scene
+from hsicodec.io.atomic import staged
 
 PAPER_RATES = (0.2, 0.4, 0.6, 0.8, 1.0)
 
@@ -70,7 +71,6 @@ def bench(inputs: tuple[Path, ...], output: Path, model_names: tuple[str, ...], 
     text = markdown(gaps(points, models), points)
     plot(points, "psnr", output / "rd_psnr.png")
     plot(points, "sam", output / "rd_sam.png")
-    partial = output / ".report.md.part"
-    partial.write_text(text)
-    partial.replace(report)
+    with staged() as staging:
+        staging.temp(report).write_text(text)
     click.echo(text.split("\n\n")[0])

@@ -24,6 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from hsicodec.checkpoints import ModelEntry, export_checkpoint, register
 from hsicodec.codec import pad_to_stride
 from hsicodec.errors import InputError
+from hsicodec.io.atomic import staged
 from hsicodec.latent_coding import LatentCoder
 from hsicodec.nn.hific import Discriminator, HiFiC
 from hsicodec.training.config import TrainConfig
@@ -125,9 +126,8 @@ class Trainer:
                  "aux_optimizer": self.aux_optimizer.state_dict(), "d_optimizer": self.d_optimizer.state_dict(),
                  "sampler": self.sampler.state(), "torch_rng": torch.get_rng_state(), "scenes": self.train_names,
                  "initialised_from": self.initialised_from}
-        partial = self.run_dir / "state.pt.partial"
-        torch.save(state, partial)
-        partial.replace(self.state_path)
+        with staged() as staging:
+            torch.save(state, staging.temp(self.state_path))
 
     def resume(self) -> None:
         """Continue from state.pt; the run's configuration must be the one it started with."""
