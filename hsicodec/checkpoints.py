@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from hsicodec.errors import ModelError
+from hsicodec.errors import InputError, ModelError
 from hsicodec.nn.hific import HiFiC, HificConfig
 
 FORMAT_VERSION = 1
@@ -43,6 +43,16 @@ class ModelEntry:
 
     def to_json(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "directory"}
+
+    def fits(self, bands: int) -> bool:
+        """Whether the model codes a scene of `bands` bands (klt: any; bands: its own count)."""
+        return self.front_end == "klt" or self.channels == bands
+
+    def check_fits(self, bands: int, where: object) -> None:
+        """InputError naming `where` when the model cannot code a scene of `bands` bands."""
+        if not self.fits(bands):
+            raise InputError(f"{where}: model {self.name!r} codes {self.channels}-band scenes; "
+                             f"this one has {bands} bands (pick another model with -m)")
 
     @property
     def rate_bpp(self) -> float:

@@ -80,9 +80,7 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
     height, width, bands = reader.shape
     if height * width * bands == 0:
         raise InputError(f"{reader.path}: scene is empty ({height}x{width}x{bands})")
-    if entry.front_end == "bands" and bands != entry.channels:
-        raise InputError(f"{reader.path}: model {entry.name!r} codes {entry.channels}-band scenes; "
-                         f"this one has {bands} bands (pick another model with -m)")
+    entry.check_fits(bands, reader.path)
     header = FileHeader(height=height, width=width, bands=bands, dtype=reader.dtype.name,
                         byteorder=reader.meta.byteorder, tile_size=tile_size,
                         components=entry.channels if entry.front_end == "klt" else 0,

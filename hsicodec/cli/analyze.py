@@ -45,9 +45,7 @@ def analyze(model_name: str, scene: Path, output: Path | None, overwrite: bool, 
         if output.exists() and not overwrite:
             raise InputError(f"{output} exists; use --overwrite to replace it")
     loaded = load_scene(scene, entry.front_end, entry.channels)
-    if entry.front_end == "bands" and loaded.bands != entry.channels:
-        raise InputError(f"{scene}: model {entry.name!r} codes {entry.channels}-band scenes; "
-                         f"this one has {loaded.bands} bands (pick another model)")
+    entry.check_fits(loaded.bands, scene)
     layers = se_weights(model, loaded.planes)
     counts = parameter_counts(model)
     if output is not None:

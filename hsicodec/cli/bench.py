@@ -56,7 +56,7 @@ def bench(inputs: tuple[Path, ...], output: Path, model_names: tuple[str, ...], 
             click.echo(f"hsicodec: warning: skipping {exc}", err=True)
             continue
         with reader:
-            fitting = [e for e in entries if e.front_end == "klt" or e.channels == reader.shape[2]]
+            fitting = [e for e in entries if e.fits(reader.shape[2])]
             for entry in fitting:
                 points.append(model_point(reader, path.stem, entry, coder_for(entry, "cpu")))
             cube = reader.read(0, 0, *reader.shape[:2])
