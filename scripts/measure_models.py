@@ -13,7 +13,6 @@ which `compress -r` matches (the nominal target is what training aimed at).
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -27,18 +26,9 @@ from hsicodec.container import HsicReader
 from hsicodec.io import open_scene
 from hsicodec.latent_coding import LatentCoder
 from hsicodec.verify import verify_file
+from shared_data import DATA, manifest_scenes
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 LARGE_PIXELS = 256 * 256  # eval scenes this large are where the rate of a model is measured
-
-
-def eval_scenes(data: Path) -> list[tuple[str, Path, str | None]]:
-    scenes = []
-    for entry in json.loads((data / "manifest.json").read_text()):
-        if entry["split"] == "eval":
-            var = entry.get("var") if str(entry.get("var", "")).isidentifier() else None
-            scenes.append((entry["id"], data / entry["files"][0], var))
-    return scenes
 
 
 def measure(entry: ModelEntry, scenes: list[tuple[str, Path, str | None]]) -> dict:
@@ -76,7 +66,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     args = parser.parse_args()
     torch.set_num_threads(2)
-    scenes = eval_scenes(args.data)
+    scenes = manifest_scenes(args.data, "eval")
     entries = read_manifest()
     updated = []
     for entry in entries:

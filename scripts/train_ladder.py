@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -29,8 +28,8 @@ from hsicodec.errors import InputError
 from hsicodec.training.config import parse_config
 from hsicodec.training.loop import Trainer
 from hsicodec.training.scenes import TrainingScene, load_scene
+from shared_data import DATA, manifest_scenes
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 RUNGS = (0.2, 0.4, 0.6, 0.8, 1.0, 2.0, 4.0)
 COMMON_TARGET = 0.6
 MIN_SIDE = 64
@@ -39,19 +38,14 @@ MIN_SIDE = 64
 def split_scenes(data: Path, split: str, components: int) -> list[TrainingScene]:
     """The split's scenes that open as listed in the manifest and are at least MIN_SIDE a side."""
     loaded = []
-    for entry in json.loads((data / "manifest.json").read_text()):
-        if entry["split"] != split:
-            continue
-        files = [data / f for f in entry["files"]]
-        path = next((f for f in files if f.suffix == ".hdr"), files[0])
-        var = entry.get("var") if str(entry.get("var", "")).isidentifier() else None
+    for scene_id, path, var in manifest_scenes(data, split):
         try:
             scene = load_scene(path, "klt", components, var)
         except InputError as exc:
-            print(f"skip {entry['id']}: {exc}", file=sys.stderr)
+            print(f"skip {scene_id}: {exc}", file=sys.stderr)
             continue
         if min(scene.planes.shape[1:]) >= MIN_SIDE:
-            loaded.append(dataclasses.replace(scene, name=entry["id"]))
+            loaded.append(dataclasses.replace(scene, name=scene_id))
     return loaded
 
 
@@ -67,10 +61,7 @@ def config(name: str, arch: str, target: float, mse: int, gan: int) -> dict:
 
 def train(cfg: dict, train_scenes, validation, run: Path, init: tuple | None = None) -> Trainer:
     trainer = Trainer(parse_config(cfg, run), train_scenes, validation, run)
-    if (run / "state.pt").exists():
-        trainer.resume()
-    elif init is not None:
-        trainer.initialise_from(*init)
+    trainer.start(init)
     run.mkdir(parents=True, exist_ok=True)
 
     def report(step: int, row: dict) -> None:

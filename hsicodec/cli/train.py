@@ -104,10 +104,7 @@ def _trainer(config, data, validation_data, run_dir, processes, quiet, init_mode
                        f"{config.front_end} front-end, {train_scenes[0].planes.shape[0]} planes", err=True)
     processes.barrier()
     trainer = Trainer(config, train_scenes, validation, run_dir, processes)
-    if (run_dir / "state.pt").exists():
-        trainer.resume()
-    elif init_model is not None:
-        trainer.initialise_from(load_model(entry), entry.name)
+    trainer.start(None if init_model is None else (load_model(entry), entry.name))
     return trainer
 
 

@@ -129,6 +129,13 @@ class Trainer:
         with staged() as staging:
             torch.save(state, staging.temp(self.state_path))
 
+    def start(self, init: tuple[HiFiC, str] | None = None) -> None:
+        """Resume the run saved in run_dir, else start from `init` (model, name) when given."""
+        if self.state_path.exists():
+            self.resume()
+        elif init is not None:
+            self.initialise_from(*init)
+
     def resume(self) -> None:
         """Continue from state.pt; the run's configuration must be the one it started with."""
         try:
