@@ -109,8 +109,9 @@ def gaps(points: list[Point], models: list[str]) -> list[dict]:
                "bpp": np.mean([p.bpp for p in ours]), "psnr": np.mean([p.psnr for p in ours]),
                "sam": np.mean([p.sam for p in ours])}
         for baseline in BASELINES:
-            psnr_gap = [p.psnr - at_rate(_curve(points, p.scene, baseline), p.bpp, "psnr") for p in ours]
-            sam_gap = [p.sam - at_rate(_curve(points, p.scene, baseline), p.bpp, "sam") for p in ours]
+            curves = [_curve(points, p.scene, baseline) for p in ours]
+            psnr_gap = [p.psnr - at_rate(curve, p.bpp, "psnr") for p, curve in zip(ours, curves)]
+            sam_gap = [p.sam - at_rate(curve, p.bpp, "sam") for p, curve in zip(ours, curves)]
             matched = [g for g in psnr_gap if not math.isnan(g)]
             row[f"dPSNR vs {baseline}"] = float(np.mean(matched)) if matched else float("nan")
             row[f"dSAM vs {baseline}"] = float(np.nanmean(sam_gap)) if matched else float("nan")

@@ -624,13 +624,15 @@ class HsicReader:
         if length < _TILE_HEAD.size:
             raise self._fail(f"tile section at byte {offset} is too short ({length} bytes)")
         (index,) = struct.unpack("<I", self._read_at(offset + _SECTION.size, 4))
-        where = f"tile section at byte {offset} (tile section no. {len(self._tiles) + 1} in the file)"
         if index >= self.header.n_tiles:
-            raise self._fail(f"{where} has index {index}, grid has {self.header.n_tiles}; damaged "
-                             "(--salvage writes the intact tiles)")
+            raise self._fail(f"{self._tile_section(offset)} has index {index}, grid has {self.header.n_tiles}; "
+                             "damaged (--salvage writes the intact tiles)")
         if index in self._tiles:
-            raise self._fail(f"tile {index} appears twice ({where})")
+            raise self._fail(f"tile {index} appears twice ({self._tile_section(offset)})")
         self._tiles[index] = (offset, length)
+
+    def _tile_section(self, offset: int) -> str:
+        return f"tile section at byte {offset} (tile section no. {len(self._tiles) + 1} in the file)"
 
     def _parse_sections(self, payloads: dict[SectionId, bytes]) -> None:
         for required in (SectionId.NORMALISATION, SectionId.METADATA):

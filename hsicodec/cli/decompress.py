@@ -110,10 +110,10 @@ def decompress_job(job: Job, settings: DecompressSettings) -> tuple[dict, str]:
         job.target.parent.mkdir(parents=True, exist_ok=True)
         dtype = np.dtype(header.dtype)
         shape = (header.height, header.width, header.bands)
-        out_shape, out_meta, tiles = shape, meta, header.n_tiles
+        out_shape, out_meta, indices = shape, meta, range(header.n_tiles)
         if window is not None:
             try:
-                tiles = len(reader.tiles_in_window(*window))
+                indices = reader.tiles_in_window(*window)
             except ValueError as exc:
                 raise InputError(f"--window: {exc}") from None
             out_shape, out_meta = (window[2], window[3], header.bands), meta.windowed(window[0], window[1])
@@ -124,11 +124,10 @@ def decompress_job(job: Job, settings: DecompressSettings) -> tuple[dict, str]:
             return record, f"{job.source} -> {job.target}: exists, skipped"
         clear_stale(job.target, job.target.with_suffix(".img"))
         coder = coder_for(_model_of(reader), settings.device)
-        if salvage and meta.nodata is None and reader.damaged_tiles(
-                range(header.n_tiles) if window is None else reader.tiles_in_window(*window)):
+        if salvage and meta.nodata is None and reader.damaged_tiles(indices):
             # damaged tiles are written as nodata: the output must declare that value
             out_meta = dataclasses.replace(out_meta, nodata=salvage_fill(dtype, None))
-        with tqdm(total=tiles, desc=job.source.name, unit="tile", disable=True if settings.quiet else None,
+        with tqdm(total=len(indices), desc=job.source.name, unit="tile", disable=True if settings.quiet else None,
                   leave=False) as bar:
             def damage(index: int, rect: tuple[int, int, int, int], reason: str) -> None:
                 damaged.append({"tile": index, "rows": [rect[0], rect[0] + rect[2]],
