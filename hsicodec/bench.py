@@ -1,8 +1,9 @@
 """Rate-distortion benchmark: hsicodec's models against JPEG 2000 baselines, at matched rates.
 
-Every scene is compressed with every applicable model (bpp counts every byte of
-the .hsic file) and coded with band-wise JPEG 2000 and PCA + JPEG 2000 at a
-grid of rates. Gaps are taken at matched bpp: a baseline's PSNR (or spectral
+Every scene is compressed with every applicable model at its own rate, and as
+`compress -r RATE` does (the best model for the rate, its latent step set to
+reach it) at a grid of rates (bpp counts every byte of the .hsic file); it is
+also coded with band-wise JPEG 2000 and PCA + JPEG 2000 at those rates. Gaps are taken at matched bpp: a baseline's PSNR (or spectral
 angle) is interpolated, linearly in log(bpp), at the rate the model reached.
 Scenes are read whole (the baselines need the cube in memory).
 """
@@ -27,6 +28,7 @@ from hsicodec.metrics import quality
 from hsicodec.verify import verify_file
 
 BASELINES: dict[str, Callable] = {"JPEG 2000": jpeg2000_bandwise, "PCA + JPEG 2000": pca_jpeg2000}
+RATE_CONTROLLED = "hsicodec -r"
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,8 @@ class Point:
     """One coded version of one scene."""
 
     scene: str
-    method: str  # a model name or a baseline
+    method: str  # a model name (at its own rate), RATE_CONTROLLED or a baseline
+    model: str  # the model that coded it ("" for a baseline)
     target_bpp: float
     bpp: float
     psnr: float
@@ -42,14 +45,17 @@ class Point:
     sam: float
 
 
-def model_point(reader: SceneReader, name: str, entry: ModelEntry, coder: LatentCoder) -> Point:
-    """Compress the scene with a model to a temporary .hsic, decode it and measure."""
+def model_point(reader: SceneReader, name: str, entry: ModelEntry, coder: LatentCoder,
+                rate: float | None = None) -> Point:
+    """Compress the scene with a model (to `rate` bpp when given, else at the model's own rate) to a
+    temporary .hsic, decode it and measure."""
     with tempfile.TemporaryDirectory() as tmp:
         packed = Path(tmp) / "scene.hsic"
-        compress_scene(reader, packed, entry, coder)
+        compress_scene(reader, packed, entry, coder, target_bpp=rate)
         figures = rate_figures(packed.stat().st_size, reader.shape, reader.storage_bytes)
         measured = verify_file(packed, reader, coder)
-    return Point(name, entry.name, entry.target_bpp, figures["bpp"], measured["psnr"], measured["ssim"],
+    method, target = (entry.name, entry.target_bpp) if rate is None else (RATE_CONTROLLED, rate)
+    return Point(name, method, entry.name, target, figures["bpp"], measured["psnr"], measured["ssim"],
                  measured["sam"])
 
 
@@ -62,7 +68,7 @@ def baseline_points(name: str, cube: np.ndarray, rates: list[float], nodata: flo
             for rate in rates:
                 result = code(filled, rate, Path(tmp))
                 measured = quality(cube, result.reconstruction, nodata)
-                points.append(Point(name, method, rate, result.bpp, measured["psnr"], measured["ssim"],
+                points.append(Point(name, method, "", rate, result.bpp, measured["psnr"], measured["ssim"],
                                     measured["sam"]))
     return points
 
@@ -100,18 +106,24 @@ def write_csv(points: list[Point], path: Path) -> None:
         writer.writerows(asdict(p) for p in points)
 
 
-def gaps(points: list[Point], models: list[str]) -> list[dict]:
-    """Per model: mean bpp, PSNR, SAM over scenes, and the mean gaps to each baseline at matched bpp."""
+def ours(points: list[Point]) -> list[tuple[str, float]]:
+    """(method, target bpp) of every row of ours: the -r rows by rate, then each model at its own rate."""
+    keys = {(p.method, p.target_bpp) for p in points if p.method not in BASELINES}
+    return sorted(keys, key=lambda k: (k[0] != RATE_CONTROLLED, k[1], k[0]))
+
+
+def gaps(points: list[Point]) -> list[dict]:
+    """Per row of ours: mean bpp, PSNR, SAM over scenes, and the mean gaps to each baseline at matched bpp."""
     rows = []
-    for model in models:
-        ours = [p for p in points if p.method == model]
-        row = {"method": model, "target_bpp": ours[0].target_bpp, "scenes": len(ours),
-               "bpp": np.mean([p.bpp for p in ours]), "psnr": np.mean([p.psnr for p in ours]),
-               "sam": np.mean([p.sam for p in ours])}
+    for method, target in ours(points):
+        coded = [p for p in points if (p.method, p.target_bpp) == (method, target)]
+        row = {"method": method, "models": ", ".join(sorted({p.model for p in coded})), "target_bpp": target,
+               "scenes": len(coded), "bpp": np.mean([p.bpp for p in coded]),
+               "psnr": np.mean([p.psnr for p in coded]), "sam": np.mean([p.sam for p in coded])}
         for baseline in BASELINES:
-            curves = [_curve(points, p.scene, baseline) for p in ours]
-            psnr_gap = [p.psnr - at_rate(curve, p.bpp, "psnr") for p, curve in zip(ours, curves)]
-            sam_gap = [p.sam - at_rate(curve, p.bpp, "sam") for p, curve in zip(ours, curves)]
+            curves = [_curve(points, p.scene, baseline) for p in coded]
+            psnr_gap = [p.psnr - at_rate(curve, p.bpp, "psnr") for p, curve in zip(coded, curves)]
+            sam_gap = [p.sam - at_rate(curve, p.bpp, "sam") for p, curve in zip(coded, curves)]
             matched = [g for g in psnr_gap if not math.isnan(g)]
             row[f"dPSNR vs {baseline}"] = float(np.mean(matched)) if matched else float("nan")
             row[f"dSAM vs {baseline}"] = float(np.nanmean(sam_gap)) if matched else float("nan")
@@ -127,19 +139,20 @@ def _curve(points: list[Point], scene: str, method: str) -> list[Point]:
 def markdown(rows: list[dict], points: list[Point]) -> str:
     """The summary table and the per-scene table."""
     baselines = list(BASELINES)
-    head = ["model", "target bpp", "scenes", "mean bpp", "PSNR dB", "SAM deg",
+    head = ["method", "model", "target bpp", "scenes", "mean bpp", "PSNR dB", "SAM deg",
             *[f"ΔPSNR vs {b}" for b in baselines], *[f"ΔSAM vs {b}" for b in baselines]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["method"], f"{r['target_bpp']:g}", f"{r['scenes']}", f"{r['bpp']:.3f}", f"{r['psnr']:.2f}",
-                 f"{r['sam']:.2f}"]
+        cells = [r["method"], r["models"], f"{r['target_bpp']:g}", f"{r['scenes']}", f"{r['bpp']:.3f}",
+                 f"{r['psnr']:.2f}", f"{r['sam']:.2f}"]
         cells += [_signed(r[f"dPSNR vs {b}"], r[f"matched vs {b}"], r["scenes"]) for b in baselines]
         cells += [_signed(r[f"dSAM vs {b}"], r[f"matched vs {b}"], r["scenes"]) for b in baselines]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "| scene | method | target bpp | bpp | PSNR dB | SSIM | SAM deg |", "|---|---|---:|---:|---:|---:|---:|"]
+    lines += ["", "| scene | method | model | target bpp | bpp | PSNR dB | SSIM | SAM deg |",
+              "|---|---|---|---:|---:|---:|---:|---:|"]
     for p in sorted(points, key=lambda p: (p.scene, p.method, p.bpp)):
-        lines.append(f"| {p.scene} | {p.method} | {p.target_bpp:g} | {p.bpp:.3f} | {p.psnr:.2f} | {p.ssim:.4f} "
-                     f"| {p.sam:.2f} |")
+        lines.append(f"| {p.scene} | {p.method} | {p.model} | {p.target_bpp:g} | {p.bpp:.3f} | {p.psnr:.2f} "
+                     f"| {p.ssim:.4f} | {p.sam:.2f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -59,6 +59,16 @@ class ModelEntry:
         """The rate the model gives: measured on real scenes when known (metrics.rate_bpp), else its target."""
         return float(self.metrics.get("rate_bpp", self.target_bpp))
 
+    def psnr_at(self, rate: float) -> float | None:
+        """PSNR the model reaches when asked for `rate` bpp (metrics.curve: measured on real scenes with
+        rate control, interpolated in log rate), or None outside the measured range."""
+        curve = sorted((p["rate"], p["psnr"]) for p in self.metrics.get("curve", []))
+        for (bpp0, psnr0), (bpp1, psnr1) in zip(curve, curve[1:]):
+            if bpp0 <= rate <= bpp1:
+                t = math.log(rate / bpp0) / math.log(bpp1 / bpp0) if bpp1 > bpp0 else 0.0
+                return psnr0 + t * (psnr1 - psnr0)
+        return None
+
     @property
     def path(self) -> Path:
         return (self.directory or SHIPPED_MODELS) / self.file
@@ -111,9 +121,12 @@ def register(entry: ModelEntry, models_dir: Path) -> None:
 
 
 def find_model(name: str | None = None, rate: float | None = None) -> ModelEntry:
-    """The entry called `name`, else the klt model whose rate is nearest to `rate` (by ratio).
+    """The entry called `name`, else the klt model best at `rate`.
 
-    ``bands`` models fit one sensor's band count, so they are picked by name only.
+    Best: the highest measured PSNR at that rate under rate control (`psnr_at`);
+    when no model's measured curve covers the rate, the model whose own rate is
+    nearest (by ratio). ``bands`` models fit one sensor's band count, so they
+    are picked by name only.
     """
     entries = installed_models()
     if name is not None:
@@ -126,6 +139,9 @@ def find_model(name: str | None = None, rate: float | None = None) -> ModelEntry
         raise ModelError(f"no models installed in {', '.join(map(str, model_dirs()))}")
     rate = 0.4 if rate is None else rate
     any_sensor = [e for e in entries if e.front_end == "klt"] or entries  # bands models: by name
+    covering = [(psnr, e.name, e) for e in any_sensor if (psnr := e.psnr_at(rate)) is not None]
+    if covering:
+        return max(covering, key=lambda c: (c[0], c[1]))[2]
     return min(any_sensor, key=lambda e: (abs(math.log(e.rate_bpp / rate)), e.name))
 
 

@@ -6,19 +6,21 @@ set by the tile size, not by the scene size.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 
 from hsicodec.checkpoints import ModelEntry
-from hsicodec.container import FileHeader, HsicReader, HsicWriter, Normalisation, Rect, TilePayload
+from hsicodec.container import FileHeader, HsicReader, HsicWriter, Normalisation, Rect, TilePayload, side_bytes
 from hsicodec.errors import ContainerError, DecodeError, InputError
 from hsicodec.frontend import FrontEnd, fit_front_end
 from hsicodec.io import SceneReader
 from hsicodec.klt import SpectralStats
-from hsicodec.latent_coding import CodedLatents, LatentCoder
+from hsicodec.latent_coding import Analysis, CodedLatents, LatentCoder
 from hsicodec.nn.hific import HiFiC
+from hsicodec.rate_control import RateChoice, choose_step, sample_tiles
 
 DEFAULT_TILE = 256
 Progress = Callable[[int], None]
@@ -75,8 +77,13 @@ def source_bytes(reader: HsicReader) -> int:
 
 
 def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: LatentCoder,
-                   tile_size: int = DEFAULT_TILE, progress: Progress | None = None) -> Path:
-    """Write `reader`'s scene to `output` (.hsic), atomically. Progress counts tiles, twice."""
+                   tile_size: int = DEFAULT_TILE, progress: Progress | None = None,
+                   target_bpp: float | None = None) -> RateChoice | None:
+    """Write `reader`'s scene to `output` (.hsic), atomically. Progress counts `progress_total` steps.
+
+    With `target_bpp` (file bits / (H*W)), the latent step is chosen to reach it
+    and the choice is returned; otherwise the model's own step (1) is used.
+    """
     height, width, bands = reader.shape
     if height * width * bands == 0:
         raise InputError(f"{reader.path}: scene is empty ({height}x{width}x{bands})")
@@ -88,19 +95,41 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
     grid = header.tile_grid()
     front = fit_front_end(scene_statistics(reader, grid, progress), entry.front_end, entry.channels)
     metadata = {"scene": reader.meta.to_json(), "source_name": reader.path.name,
-                "source_bytes": reader.storage_bytes}
+                "source_bytes": reader.storage_bytes, "target_bpp": target_bpp}
+
+    def analysed(index: int) -> tuple[Analysis, np.ndarray | None]:
+        block = reader.read(*grid[index])
+        mask = nodata_mask(block, reader.meta.nodata)
+        return coder.analyse(pad_to_stride(front.planes(block, mask))), mask
+
+    def analysed_sample(index: int) -> tuple[Analysis, np.ndarray | None]:
+        if progress:
+            progress(1)
+        return analysed(index)
+
+    choice, sampled = None, {}
+    if target_bpp is not None:
+        sampled = {index: analysed_sample(index) for index in sample_tiles(len(grid))}
+        fixed = side_bytes(header, front.norm, front.basis, metadata)
+        choice = choose_step(coder, [(latents, grid[i], mask) for i, (latents, mask) in sampled.items()],
+                             target_bpp * height * width / 8, fixed, height * width)
+        header = dataclasses.replace(header, latent_step=choice.step)
     with HsicWriter(output, header, front.norm, front.basis, metadata) as writer:
         for index, (row0, col0, tile_height, tile_width) in enumerate(grid):
-            block = reader.read(row0, col0, tile_height, tile_width)
-            mask = nodata_mask(block, reader.meta.nodata)
-            coded = coder.encode(pad_to_stride(front.planes(block, mask)))
+            latents, mask = sampled.pop(index, None) or analysed(index)
+            coded = coder.code(latents, header.latent_step)
             writer.add_tile(TilePayload(index=index, row0=row0, col0=col0, height=tile_height,
                                         width=tile_width, y_shape=coded.y_shape, z_shape=coded.z_shape,
                                         y_words=coded.y_words, z_words=coded.z_words,
                                         symbol_crc=coded.symbol_crc, nodata_mask=mask))
             if progress:
                 progress(1)
-    return output
+    return choice
+
+
+def progress_total(n_tiles: int, rate_controlled: bool) -> int:
+    """Steps `compress_scene` reports: every tile twice, plus the tiles sampled to choose the step."""
+    return 2 * n_tiles + (len(sample_tiles(n_tiles)) if rate_controlled else 0)
 
 
 def rate_figures(file_bytes: int, shape: tuple[int, int, int], source_bytes: int) -> dict[str, float]:
@@ -150,7 +179,7 @@ def decode_tiles(reader: HsicReader, coder: LatentCoder, nodata: float | None,
         try:
             tile = reader.read_tile(index)
             u_hat = coder.decode(CodedLatents(tile.y_shape, tile.z_shape, tile.y_words, tile.z_words,
-                                              tile.symbol_crc))
+                                              tile.symbol_crc), reader.header.latent_step)
             block = _cast(front.spectra(u_hat[:, :height, :width]), dtype, front.norm)
             if tile.nodata_mask is not None:
                 block[tile.nodata_mask] = nodata

@@ -1,4 +1,4 @@
-"""The `.hsic` container, version 1 (byte layout: docs/format.md).
+"""The `.hsic` container, version 2 (byte layout: docs/format.md).
 
 A fixed little-endian header (magic, version, scene shape, model) with its own
 CRC32, then length-prefixed sections, each with a CRC32, ending with an END
@@ -27,8 +27,10 @@ import numpy as np
 from hsicodec.errors import ContainerError
 
 MAGIC = b"\x89HSIC\r\n\x1a"
-MAJOR = 1
+MAJOR = 2
 MINOR = 0
+READABLE_MAJORS = (1, 2)
+"""1.x files are read as latent_step 1 (2.0 added the step; a 1.x reader would misread it)."""
 
 MAX_BANDS = 65535
 MAX_TILE_SIZE = 65535
@@ -44,6 +46,8 @@ MAX_LEVEL = (1 << 30) - 1
 """Basis rows are stored as int16 in [-32767, 32767] times a power of two."""
 MIN_EXPONENT, MAX_EXPONENT = -149, 113
 """Range of a basis row's power-of-two exponent (keeps q * 2**e exact in float32)."""
+MIN_LATENT_STEP, MAX_LATENT_STEP = 2.0**-4, 2.0**6
+"""Range of the latent quantisation step (1 = the step the model was trained with)."""
 
 
 class SectionId(IntEnum):
@@ -65,6 +69,7 @@ _KNOWN_SECTIONS = frozenset(SectionId)
 
 _PREFIX = struct.Struct("<8sHHI")  # magic, major, minor, header_size
 _FIELDS = struct.Struct("<5IBB32sH")  # H, W, B, tile, K, dtype, byteorder, sha256, name length
+_STEP = struct.Struct("<d")  # latent_step, after the model name (2.0)
 _SECTION = struct.Struct("<HQ")  # id, payload length
 _CRC = struct.Struct("<I")
 _NORM = struct.Struct("<dd")
@@ -95,6 +100,7 @@ class FileHeader:
     components: int
     model_name: str
     model_sha256: str
+    latent_step: float = 1.0
 
     @property
     def grid_shape(self) -> tuple[int, int]:
@@ -217,6 +223,8 @@ def _header_problem(h: FileHeader) -> str | None:
         return f"header model_sha256 {h.model_sha256!r} is not 64 lowercase hex digits"
     if len(h.model_name.encode("utf-8")) > 0xFFFF:
         return "header model_name longer than 65535 UTF-8 bytes"
+    if not (isinstance(h.latent_step, numbers.Real) and MIN_LATENT_STEP <= h.latent_step <= MAX_LATENT_STEP):
+        return f"header latent_step {h.latent_step!r} outside [{MIN_LATENT_STEP}, {MAX_LATENT_STEP}]"
     return None
 
 
@@ -256,6 +264,7 @@ def _header_bytes(h: FileHeader) -> bytes:
     name = h.model_name.encode("utf-8")
     fields = _FIELDS.pack(h.height, h.width, h.bands, h.tile_size, h.components, DTYPE_CODES[h.dtype],
                           ord(h.byteorder), bytes.fromhex(h.model_sha256), len(name)) + name
+    fields += _STEP.pack(h.latent_step)
     head = _PREFIX.pack(MAGIC, MAJOR, MINOR, len(fields)) + fields
     return head + _CRC.pack(zlib.crc32(head))
 
@@ -295,6 +304,38 @@ def _mask_payload(mask: np.ndarray | None, shape: tuple[int, int, int], index: i
     return zlib.compress(np.packbits(mask, axis=None, bitorder="big").tobytes(), 6)
 
 
+def _leading_sections(header: FileHeader, norm: Normalisation, basis: SpectralBasis | None,
+                      metadata: dict) -> list[tuple[SectionId, bytes]]:
+    """The sections before the tiles, checked against the header (ValueError otherwise)."""
+    problem = _header_problem(header)
+    if problem:
+        raise ValueError(problem)
+    if not _finite_norm(norm):
+        raise ValueError(f"normalisation {norm} is not finite")
+    if (basis is None) != (header.components == 0):
+        raise ValueError(f"header has {header.components} components but basis is {basis and 'given'}")
+    sections = [(SectionId.NORMALISATION, _NORM.pack(norm.lo, norm.hi))]
+    if basis is not None:
+        if np.shape(basis.basis) != (header.components, header.bands):
+            raise ValueError(f"basis shape {np.shape(basis.basis)} is not ({header.components}, {header.bands})")
+        sections.append((SectionId.BASIS, _basis_payload(basis)))
+    sections.append((SectionId.METADATA, _metadata_payload(metadata)))
+    return sections
+
+
+def side_bytes(header: FileHeader, norm: Normalisation, basis: SpectralBasis | None, metadata: dict) -> int:
+    """Bytes of a file with these header sections and END: everything but the tile sections."""
+    sections = _leading_sections(header, norm, basis, metadata)
+    return len(_header_bytes(header)) + sum(_SECTION.size + len(p) + _CRC.size for _, p in sections) + \
+        _SECTION.size + _CRC.size
+
+
+def tile_section_bytes(y_words: int, z_words: int, nodata_mask: np.ndarray | None = None) -> int:
+    """Bytes of a TILE section holding that many range-coder words and this nodata mask."""
+    mask = b"" if nodata_mask is None else _mask_payload(nodata_mask, nodata_mask.shape, 0)
+    return _TILE_SECTION_MIN + 4 * (y_words + z_words) + len(mask)
+
+
 class HsicWriter:
     """Streams a `.hsic` file: header sections at once, then one tile at a time.
 
@@ -305,20 +346,7 @@ class HsicWriter:
 
     def __init__(self, path: Path, header: FileHeader, norm: Normalisation, basis: SpectralBasis | None,
                  metadata: dict) -> None:
-        problem = _header_problem(header)
-        if problem:
-            raise ValueError(problem)
-        if not _finite_norm(norm):
-            raise ValueError(f"normalisation {norm} is not finite")
-        if (basis is None) != (header.components == 0):
-            raise ValueError(f"header has {header.components} components but basis is {basis and 'given'}")
-        sections = [(SectionId.NORMALISATION, _NORM.pack(norm.lo, norm.hi))]
-        if basis is not None:
-            if np.shape(basis.basis) != (header.components, header.bands):
-                raise ValueError(f"basis shape {np.shape(basis.basis)} is not ({header.components}, {header.bands})")
-            sections.append((SectionId.BASIS, _basis_payload(basis)))
-        sections.append((SectionId.METADATA, _metadata_payload(metadata)))
-
+        sections = _leading_sections(header, norm, basis, metadata)
         self.path = Path(path)
         self.header = header
         self._written: set[int] = set()
@@ -514,8 +542,9 @@ class HsicReader:
             raise self._fail("not a .hsic file (bad magic bytes)")
         if len(first) >= 12:
             major, minor = struct.unpack_from("<HH", first, len(MAGIC))
-            if major != MAJOR:
-                raise self._fail(f"unsupported .hsic version {major}.{minor} (this hsicodec reads {MAJOR}.x)")
+            if major not in READABLE_MAJORS:
+                readable = " and ".join(f"{m}.x" for m in READABLE_MAJORS)
+                raise self._fail(f"unsupported .hsic version {major}.{minor} (this hsicodec reads {readable})")
         if len(first) < _PREFIX.size:
             raise self._fail(f"truncated: {len(first)}-byte file")
         _, major, minor, size = _PREFIX.unpack(first)
@@ -524,18 +553,21 @@ class HsicReader:
         fields = self._read_at(_PREFIX.size, size + _CRC.size)
         if zlib.crc32(first + fields[:size]) != _CRC.unpack_from(fields, size)[0]:
             raise self._fail("header is corrupt (CRC mismatch)")
-        header = self._parse_header(fields[:size])
+        header = self._parse_header(fields[:size], major)
         return (major, minor), header, _PREFIX.size + size + _CRC.size
 
-    def _parse_header(self, fields: bytes) -> FileHeader:
+    def _parse_header(self, fields: bytes, major: int) -> FileHeader:
         h, w, b, tile, k, dtype, order, sha, name_len = _FIELDS.unpack_from(fields)
-        if _FIELDS.size + name_len > len(fields):
+        step_at = _FIELDS.size + name_len
+        if step_at + (_STEP.size if major >= 2 else 0) > len(fields):
             raise self._fail(f"header model name of {name_len} bytes overruns the header")
+        step = _STEP.unpack_from(fields, step_at)[0] if major >= 2 else 1.0
         try:
             name = fields[_FIELDS.size:_FIELDS.size + name_len].decode("utf-8")
         except UnicodeDecodeError as err:
             raise self._fail("header model name is not UTF-8") from err
-        header = FileHeader(h, w, b, _DTYPE_NAMES.get(dtype, f"code {dtype}"), chr(order), tile, k, name, sha.hex())
+        header = FileHeader(h, w, b, _DTYPE_NAMES.get(dtype, f"code {dtype}"), chr(order), tile, k, name, sha.hex(),
+                            step)
         problem = _header_problem(header)
         if problem:
             raise self._fail(problem)

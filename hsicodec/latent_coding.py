@@ -5,6 +5,10 @@ scales of y) runs on the CPU in float64 on one thread in both encoder and
 decoder, so both derive the same table rows. y is coded as round(y - mean)
 against zero-mean tables: a tiny mismatch of the mean then shifts a value but
 never desynchronises the stream. A CRC of all symbols catches any mismatch.
+
+A latent step Δ (stored in the file header) trades rate for quality without
+another model: y is coded as round((y - mean) / Δ) with the table rows of
+scale / Δ, and decoded as Δ * symbol + mean. Δ = 1 is the trained step.
 """
 from __future__ import annotations
 
@@ -28,6 +32,16 @@ class CodedLatents:
     y_words: np.ndarray
     z_words: np.ndarray
     symbol_crc: int
+
+
+@dataclass
+class Analysis:
+    """A tile's latents before entropy coding: y, z's symbols, and y's means and scales (float64)."""
+
+    y: np.ndarray
+    z_symbols: np.ndarray
+    means: np.ndarray
+    scales: np.ndarray
 
 
 @contextmanager
@@ -55,46 +69,58 @@ class LatentCoder:
         self.hyper_synthesis = copy.deepcopy(prior.synthesis).cpu().double().eval()
 
     def _y_parameters(self, z_hat: np.ndarray, latent_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """Means and table rows of y from the dequantised z, on the CPU, one thread."""
+        """Means and scales of y from the dequantised z, on the CPU in float64, one thread."""
         with torch.inference_mode(), _single_thread():
             params = self.hyper_synthesis(torch.from_numpy(z_hat)[None])[0, :, : latent_hw[0], : latent_hw[1]]
         means, scales = params.numpy().reshape(2, -1, *latent_hw)
-        rows = np.searchsorted(self.scale_bounds, np.maximum(scales, self.lower_scale), side="left")
-        return means, rows.astype(np.int32)
+        return means, scales
+
+    def _rows(self, scales: np.ndarray, step: float) -> np.ndarray:
+        """Table row of each y symbol: the scale in units of the latent step."""
+        rows = np.searchsorted(self.scale_bounds, np.maximum(scales / step, self.lower_scale), side="left")
+        return rows.astype(np.int32)
 
     @torch.inference_mode()
-    def encode(self, u: np.ndarray) -> CodedLatents:
-        """Component planes (C, H, W), H and W multiples of HiFiC.STRIDE -> bitstreams."""
+    def analyse(self, u: np.ndarray) -> Analysis:
+        """Component planes (C, H, W), H and W multiples of HiFiC.STRIDE -> latents (E, hyperprior)."""
         x = torch.from_numpy(u)[None].to(self.device)
         y = self.model.encoder(x)
         z = self.model.hyperprior.analyse(y)
         y = y[0].double().cpu().numpy()
-        z = z[0].double().cpu().numpy()
-        z_symbols = np.rint(z - self.z_medians).astype(np.int32)
-        z_rows = np.broadcast_to(np.arange(z.shape[0], dtype=np.int32)[:, None, None], z.shape)
-        means, y_rows = self._y_parameters(z_symbols + self.z_medians, y.shape[1:])
-        y_symbols = np.rint(y - means).astype(np.int32)
+        z_symbols = np.rint(z[0].double().cpu().numpy() - self.z_medians).astype(np.int32)
+        means, scales = self._y_parameters(z_symbols + self.z_medians, y.shape[1:])
+        return Analysis(y, z_symbols, means, scales)
+
+    def code(self, latents: Analysis, step: float = 1.0) -> CodedLatents:
+        """Range-code analysed latents with latent step `step`."""
+        z_symbols = latents.z_symbols
+        z_rows = np.broadcast_to(np.arange(z_symbols.shape[0], dtype=np.int32)[:, None, None], z_symbols.shape)
+        y_symbols = np.rint((latents.y - latents.means) / step).astype(np.int32)
         return CodedLatents(
-            y_shape=tuple(y.shape),
-            z_shape=tuple(z.shape),
-            y_words=encode_symbols(y_symbols, y_rows, self.y_tables),
+            y_shape=tuple(latents.y.shape),
+            z_shape=tuple(z_symbols.shape),
+            y_words=encode_symbols(y_symbols, self._rows(latents.scales, step), self.y_tables),
             z_words=encode_symbols(z_symbols, z_rows, self.z_tables),
             symbol_crc=_symbols_crc(z_symbols, y_symbols),
         )
 
+    def encode(self, u: np.ndarray, step: float = 1.0) -> CodedLatents:
+        """Component planes (C, H, W) -> bitstreams."""
+        return self.code(self.analyse(u), step)
+
     @torch.inference_mode()
-    def decode(self, coded: CodedLatents) -> np.ndarray:
-        """Bitstreams -> reconstructed planes (C, H, W) float32 on the CPU."""
+    def decode(self, coded: CodedLatents, step: float = 1.0) -> np.ndarray:
+        """Bitstreams coded with latent step `step` -> reconstructed planes (C, H, W) float32 on the CPU."""
         z_shape, y_shape = coded.z_shape, coded.y_shape
         if z_shape[0] != self.z_medians.shape[0] or y_shape[0] != self.model.config.latent_channels:
             raise DecodeError(f"latent shapes {y_shape}/{z_shape} do not fit the model")
         z_rows = np.broadcast_to(np.arange(z_shape[0], dtype=np.int32)[:, None, None], z_shape)
         z_symbols = decode_symbols(coded.z_words, z_rows, self.z_tables)
-        means, y_rows = self._y_parameters(z_symbols + self.z_medians, y_shape[1:])
-        y_symbols = decode_symbols(coded.y_words, y_rows, self.y_tables)
+        means, scales = self._y_parameters(z_symbols + self.z_medians, y_shape[1:])
+        y_symbols = decode_symbols(coded.y_words, self._rows(scales, step), self.y_tables)
         if _symbols_crc(z_symbols, y_symbols) != coded.symbol_crc:
             raise DecodeError("decoded symbols fail their checksum (bitstream desynchronised)")
-        y_hat = torch.from_numpy((y_symbols + means).astype(np.float32))[None].to(self.device)
+        y_hat = torch.from_numpy((y_symbols * step + means).astype(np.float32))[None].to(self.device)
         return self.model.generator(y_hat)[0].float().cpu().numpy()
 
 

@@ -6,9 +6,10 @@ For every eval scene: compress to a temporary .hsic, decode it again, and
 measure bpp (every byte of the file over H*W), PSNR, SSIM, SAM and the
 compress / decode throughput in MB/s of raw input (decode: streams to
 samples, without writing a file). Prints a table and
-stores per-scene figures and their means under each model's `metrics`, and
-`rate_bpp`: the median bpp on the eval scenes of at least 256x256 pixels,
-which `compress -r` matches (the nominal target is what training aimed at).
+stores per-scene figures and their means under each model's `metrics`,
+`rate_bpp`: the median bpp on the eval scenes of at least 256x256 pixels, and
+`curve`: mean bpp and PSNR on those scenes under rate control (`-r`) at a
+range of rates, from which `compress -r` picks the best model for a rate.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from hsicodec.verify import verify_file
 from shared_data import DATA, manifest_scenes
 
 LARGE_PIXELS = 256 * 256  # eval scenes this large are where the rate of a model is measured
+CURVE_RATES = (0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.25, 1.5)
 
 
 def measure(entry: ModelEntry, scenes: list[tuple[str, Path, str | None]]) -> dict:
@@ -52,20 +54,44 @@ def measure(entry: ModelEntry, scenes: list[tuple[str, Path, str | None]]) -> di
                               **rate_figures(packed.stat().st_size, reader.shape, reader.storage_bytes),
                               **quality, "compress_mb_s": raw_mb / compress_s, "decode_mb_s": raw_mb / decode_s}
     keys = ("bpp", "bpppb", "psnr", "ssim", "sam")
-    large = [r for r in rows.values() if r["shape"][0] * r["shape"][1] >= LARGE_PIXELS]
+    large_names = [name for name, r in rows.items() if r["shape"][0] * r["shape"][1] >= LARGE_PIXELS]
+    large = [rows[name] for name in large_names]
     metrics = {"eval": rows, "eval_mean": {k: float(np.mean([r[k] for r in rows.values()])) for k in keys}}
     if large:  # where side information no longer dominates: what `-r` is matched against
         metrics["large_mean"] = {k: float(np.mean([r[k] for r in large])) for k in keys}
         metrics["rate_bpp"] = float(np.median([r["bpp"] for r in large]))
+        metrics["curve"] = rate_curve(entry, coder, [s for s in scenes if s[0] in large_names])
     return metrics
+
+
+def rate_curve(entry: ModelEntry, coder: LatentCoder, scenes: list[tuple[str, Path, str | None]]) -> list[dict]:
+    """Mean bpp and PSNR over `scenes` when compressing with `-r RATE`, for every CURVE_RATES
+    that rate control reaches on all of them: what `compress -r` uses to pick a model."""
+    curve = []
+    with tempfile.TemporaryDirectory() as tmp:
+        packed = Path(tmp) / "scene.hsic"
+        for rate in CURVE_RATES:
+            points = []
+            for _, path, var in scenes:
+                with open_scene(path, var) as reader:
+                    choice = compress_scene(reader, packed, entry, coder, target_bpp=rate)
+                    if not choice.reachable:
+                        break
+                    bpp = rate_figures(packed.stat().st_size, reader.shape, reader.storage_bytes)["bpp"]
+                    points.append((bpp, verify_file(packed, reader, coder)["psnr"]))
+            else:
+                bpp, psnr = np.mean(points, axis=0)
+                curve.append({"rate": rate, "bpp": float(bpp), "psnr": float(psnr)})
+    return curve
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="*", help="names to measure (default: all installed)")
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     scenes = manifest_scenes(args.data, "eval")
     entries = read_manifest()
     updated = []

@@ -41,6 +41,21 @@ def test_bench_writes_csv_markdown_and_plots_at_matched_rates(tmp_path: Path) ->
 
 
 def test_matched_rate_interpolates_in_log_bpp_and_never_extrapolates() -> None:
-    curve = [Point("s", "b", 1, 1.0, 30.0, 0.9, 5.0), Point("s", "b", 4, 4.0, 40.0, 0.95, 2.0)]
+    curve = [Point("s", "b", "", 1, 1.0, 30.0, 0.9, 5.0), Point("s", "b", "", 4, 4.0, 40.0, 0.95, 2.0)]
     assert at_rate(curve, 2.0, "psnr") == 35.0  # halfway in log(bpp)
     assert at_rate(curve, 0.5, "psnr") != at_rate(curve, 0.5, "psnr")  # NaN below the curve
+
+
+def test_bench_rows_of_compress_r_land_at_their_rates(tmp_path: Path) -> None:
+    cave = scene_path(next(s for s in scenes("eval") if s["id"] == "cave_feathers"))
+    report = tmp_path / "report"
+    result = invoke("bench", cave, "-o", report, "--rates", "0.3", "--rates", "0.8", "-q")
+    assert result.exit_code == 0, result.stderr
+    with (report / "results.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    controlled = {float(r["target_bpp"]): r for r in rows if r["method"] == "hsicodec -r"}
+    assert set(controlled) == {0.3, 0.8}
+    for rate, row in controlled.items():
+        assert abs(float(row["bpp"]) - rate) < 0.05 * rate and row["model"] == find_model(rate=rate).name
+    assert float(controlled[0.8]["psnr"]) > float(controlled[0.3]["psnr"])
+    assert "| hsicodec -r |" in (report / "report.md").read_text()

@@ -51,3 +51,23 @@ def test_a_damaged_stream_is_a_decode_error(coder: LatentCoder) -> None:
     coded.symbol_crc ^= 1
     with pytest.raises(DecodeError):
         coder.decode(coded)
+
+
+@pytest.mark.parametrize("step", [0.5, 2.0 ** (7 / 16), 3.0])
+def test_a_latent_step_codes_y_in_units_of_the_step(coder: LatentCoder, step: float) -> None:
+    u = _planes()
+    latents = coder.analyse(u)
+    decoded = coder.decode(coder.code(latents, step), step)
+    y_hat = np.rint((latents.y - latents.means) / step) * step + latents.means
+    with torch.inference_mode():
+        expected = coder.model.generator(torch.from_numpy(y_hat.astype(np.float32))[None])[0].numpy()
+    np.testing.assert_array_equal(decoded, expected)
+
+
+def test_the_trained_step_is_the_plain_code_and_coarser_steps_cost_fewer_words(coder: LatentCoder) -> None:
+    latents = coder.analyse(_planes())
+    plain = coder.encode(_planes())
+    assert np.array_equal(coder.code(latents, 1.0).y_words, plain.y_words)
+    words = [coder.code(latents, step).y_words.size for step in (0.5, 1.0, 2.0, 4.0)]
+    assert words == sorted(words, reverse=True) and words[0] > words[-1]
+

@@ -24,7 +24,8 @@ PAPER_RATES = (0.2, 0.4, 0.6, 0.8, 1.0)
 @click.option("-m", "--model", "model_names", multiple=True,
               help="Models to run (repeat the option); default: every installed model that fits each scene.")
 @click.option("--rates", type=float, multiple=True, default=PAPER_RATES, show_default=True,
-              help="Rates (bpp) of the baseline curves; each model's own rate is added.")
+              help="Rates (bpp) of the `compress -r` rows and of the baseline curves; each model's own rate "
+                   "is added to the baselines'.")
 @click.option("--var", help="Variable holding the cube in .mat files.")
 @overwrite_option
 @quiet_option
@@ -32,6 +33,8 @@ def bench(inputs: tuple[Path, ...], output: Path, model_names: tuple[str, ...], 
           var: str | None, overwrite: bool, quiet: bool) -> None:
     """Compress SCENES with every model and with band-wise JPEG 2000 and PCA + JPEG 2000.
 
+    Each model codes each scene at its own rate; without -m, each scene is also
+    coded as `compress -r RATE` codes it, at every --rates (rows `hsicodec -r`).
     Rates count every byte of each file (the .hsic header, KLT basis and
     metadata; the PCA basis of PCA + JPEG 2000). The baselines run at the given
     rates and at the rate each model reached, so every comparison is at matched
@@ -59,6 +62,10 @@ def bench(inputs: tuple[Path, ...], output: Path, model_names: tuple[str, ...], 
             fitting = [e for e in entries if e.fits(reader.shape[2])]
             for entry in fitting:
                 points.append(model_point(reader, path.stem, entry, coder_for(entry, "cpu")))
+            for rate in rates if not model_names else ():
+                entry = find_model(rate=rate)
+                if entry.fits(reader.shape[2]):
+                    points.append(model_point(reader, path.stem, entry, coder_for(entry, "cpu"), rate))
             cube = reader.read(0, 0, *reader.shape[:2])
             targets = sorted({*rates, *(round(p.bpp, 4) for p in points if p.scene == path.stem)})
             points += baseline_points(path.stem, cube, targets, reader.meta.nodata)
@@ -66,9 +73,7 @@ def bench(inputs: tuple[Path, ...], output: Path, model_names: tuple[str, ...], 
         raise InputError("no scene to benchmark")
     output.mkdir(parents=True, exist_ok=True)
     write_csv(points, output / "results.csv")
-    models = sorted({e.name for e in entries} & {p.method for p in points},
-                    key=lambda name: next(p.target_bpp for p in points if p.method == name))
-    text = markdown(gaps(points, models), points)
+    text = markdown(gaps(points), points)
     plot(points, "psnr", output / "rd_psnr.png")
     plot(points, "sam", output / "rd_sam.png")
     with staged() as staging:

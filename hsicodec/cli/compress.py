@@ -16,7 +16,7 @@ from hsicodec.cli.options import (
     describe_rate, device_option, jobs_option, json_option, output_option, overwrite_option, quiet_option,
     resolve_device, scheduler_option, summary_option, with_options,
 )
-from hsicodec.codec import DEFAULT_TILE, compress_scene, rate_figures
+from hsicodec.codec import DEFAULT_TILE, compress_scene, progress_total, rate_figures
 from hsicodec.container import HsicReader, tile_rects
 from hsicodec.errors import ContainerError, InputError
 from hsicodec.io import clear_stale, find_scenes, open_scene
@@ -28,11 +28,11 @@ def hsic_name(scene: Path) -> str:
     return scene.with_suffix(".hsic").name
 
 
-def hsic_model(path: Path) -> str | None:
-    """The model sha256 of a complete, valid .hsic file; None for anything else."""
+def hsic_request(path: Path) -> tuple[str, float | None] | None:
+    """(model sha256, requested bpp) of a complete, valid .hsic file; None for anything else."""
     try:
         with HsicReader(path) as reader:
-            return reader.header.model_sha256
+            return reader.header.model_sha256, reader.metadata.get("target_bpp")
     except ContainerError:
         return None
 
@@ -41,10 +41,12 @@ def hsic_model(path: Path) -> str | None:
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @output_option
 @click.option("-r", "--rate", type=click.FloatRange(min=0, min_open=True),
-              help="Target bits per pixel (file bits / (H*W)); picks the installed model whose measured rate "
-                   "is nearest.")
+              help="Target bits per pixel of each file (file bits / (H*W)): picks the installed model with "
+                   "the best measured quality at this rate, then sets its latent step so that the file lands "
+                   "at this rate.")
 @click.option("-m", "--model", "model_name",
-              help="Model by name (see `hsicodec models`; folders in $HSICODEC_MODELS come first); overrides -r.")
+              help="Model by name (see `hsicodec models`; folders in $HSICODEC_MODELS come first). Alone, it "
+                   "codes at the model's own rate; with -r, at the requested one.")
 @click.option("--var", help="Variable holding the cube in a .mat file (default: its only 3-D array).")
 @click.option("--tile-size", type=click.IntRange(16, 4096), default=DEFAULT_TILE, show_default=True,
               help="Tiles are coded independently; memory grows with the tile size, not the scene.")
@@ -57,7 +59,7 @@ def compress(inputs: tuple[Path, ...], output: Path | None, rate: float | None, 
     """Compress hyperspectral scenes (ENVI, GeoTIFF, MATLAB .mat) to .hsic files.
 
     An INPUT folder is searched recursively and its tree is mirrored under -o.
-    Existing outputs made with the same model are skipped unless --overwrite, so
+    Existing outputs made with the same model and -r are skipped unless --overwrite, so
     an interrupted batch is finished by running the same command again; a
     failing file is reported and the others go on (exit status 1 at the end).
     -j N codes N files at a time on a local Dask cluster; --scheduler uses an
@@ -71,13 +73,10 @@ def compress(inputs: tuple[Path, ...], output: Path | None, rate: float | None, 
       $ hsicodec compress archive/ -o compressed/ -j 8 --summary compressed/summary.csv
     """
     entry = find_model(model_name, rate)
-    if model_name is None and rate is not None and abs(entry.rate_bpp - rate) > 0.25 * rate:
-        click.echo(f"hsicodec: note: no model gives {rate:g} bpp; using {entry.name} "
-                   f"(about {entry.rate_bpp:.2g} bpp on 256x256 scenes, see `hsicodec models`)", err=True)
     resolve_device(device)  # fail early when cuda is asked for without a GPU
     coder_for(entry, device)  # a missing or tampered checkpoint is one error, not one per file
     jobs = expand_inputs(inputs, output, find_scenes, hsic_name)
-    settings = CompressSettings(entry, device, var, tile_size, verify, overwrite,
+    settings = CompressSettings(entry, rate, device, var, tile_size, verify, overwrite,
                                 quiet=quiet or len(jobs) > 1 or workers > 1 or scheduler is not None)
     run_jobs(jobs, partial(compress_job, settings=settings), "compress", quiet, as_json, workers, scheduler, summary)
 
@@ -87,6 +86,7 @@ class CompressSettings:
     """Everything a worker needs to compress one file."""
 
     entry: ModelEntry
+    rate: float | None
     device: str
     var: str | None
     tile_size: int
@@ -99,11 +99,11 @@ def compress_job(job: Job, settings: CompressSettings) -> tuple[dict, str]:
     """Compress one scene; returns its JSON record and its human line."""
     entry = settings.entry
     if job.target.exists() and not settings.overwrite:
-        made_with = hsic_model(job.target)
+        made_with = hsic_request(job.target)
         if made_with is None:
             raise InputError(f"{job.target} exists and is not a valid .hsic file; use --overwrite to replace it")
-        if made_with != entry.sha256:
-            raise InputError(f"{job.target} exists, made with another model; use --overwrite to replace it")
+        if made_with != (entry.sha256, settings.rate):
+            raise InputError(f"{job.target} exists, made with another model or rate; use --overwrite to replace it")
         record = {"input": str(job.source), "output": str(job.target), "status": "skipped"}
         return record, f"{job.source} -> {job.target}: exists, skipped"
     coder = coder_for(entry, settings.device)
@@ -112,11 +112,15 @@ def compress_job(job: Job, settings: CompressSettings) -> tuple[dict, str]:
     started = time.perf_counter()
     with open_scene(job.source, var=settings.var) as reader:
         tiles = len(tile_rects(reader.shape[0], reader.shape[1], settings.tile_size))
-        with tqdm(total=2 * tiles, desc=job.source.name, unit="tile", disable=True if settings.quiet else None,
-                  leave=False) as bar:
-            compress_scene(reader, job.target, entry, coder, settings.tile_size, bar.update)
+        with tqdm(total=progress_total(tiles, settings.rate is not None), desc=job.source.name, unit="tile",
+                  disable=True if settings.quiet else None, leave=False) as bar:
+            choice = compress_scene(reader, job.target, entry, coder, settings.tile_size, bar.update, settings.rate)
         record = {"input": str(job.source), "output": str(job.target), "status": "ok", "model": entry.name,
                   **rate_figures(job.target.stat().st_size, reader.shape, reader.storage_bytes)}
+        if choice is not None:
+            record["latent_step"] = choice.step
+            if not choice.reachable:
+                record["warnings"] = [unreachable_rate(job.source, settings.rate, record["bpp"], entry)]
         text = f"{job.source} -> {job.target}: {describe_rate(record)}"
         if settings.verify:
             quality = verify_file(job.target, reader, coder)
@@ -124,3 +128,12 @@ def compress_job(job: Job, settings: CompressSettings) -> tuple[dict, str]:
             text += f", PSNR {quality['psnr']:.2f} dB, SAM {quality['sam']:.2f} deg"
     record["seconds"] = round(time.perf_counter() - started, 3)
     return record, text
+
+
+def unreachable_rate(source: Path, rate: float, bpp: float, entry: ModelEntry) -> str:
+    """Why a file missed its requested rate, and what to try instead."""
+    if bpp > rate:
+        return (f"{source}: {rate:g} bpp is below what {entry.name} reaches on this scene (wrote {bpp:.3f} bpp); "
+                "on small scenes the stored basis and metadata alone cost a good part of it")
+    return (f"{source}: {rate:g} bpp is above what {entry.name} can use on this scene (wrote {bpp:.3f} bpp); "
+            "a model of a higher rate (`hsicodec models`) or -m may reach it")

@@ -14,9 +14,11 @@ from hsicodec.cli.options import json_option
 def models(as_json: bool) -> None:
     """List the installed models with their target rate and measured quality.
 
-    `compress -r BPP` picks the klt model whose measured rate is nearest; `-m NAME`
-    picks one by name. The target is the rate a model was trained for; the
-    measured figures are means over the eval scenes of at least 256x256 pixels.
+    `compress -r BPP` picks the klt model with the best measured PSNR at that
+    rate and steps its quantisation to reach it; `-m NAME` picks one by name.
+    The target is the rate a model was trained for; the measured figures (at
+    the model's own step) are means over the eval scenes of at least 256x256
+    pixels.
     Models trained with `hsicodec train` join the list when their run folder is in
     $HSICODEC_MODELS (folders separated by ':').
 
