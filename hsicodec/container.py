@@ -38,8 +38,9 @@ MAX_COMPONENTS = 65535
 MAX_HEADER_SIZE = 1 << 20
 MAX_METADATA_SIZE = 1 << 26
 MAX_LATENT_ELEMENTS = (1 << 31) - 1
-BASIS_ERROR_BUDGET = 1e-6
-"""Per-band MSE (normalised scene) that the stored basis may add: 60 dB below the peak."""
+BASIS_ERROR_BUDGET = 1e-5
+"""Per-band MSE (normalised scene) that the stored basis may add: 50 dB below the peak, far below the
+codec's own error (25-35 dB): on a 205-band AVIRIS scene, 60 dB cost 58% more basis bytes for no PSNR gain."""
 MEAN_EXPONENT = -14
 """The mean spectrum (normalised units) is stored in steps of 2**-14."""
 MAX_LEVEL = (1 << 30) - 1
