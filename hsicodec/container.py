@@ -572,7 +572,10 @@ class HsicReader:
         problem = _header_problem(header)
         if problem:
             raise self._fail(problem)
-        if header.n_tiles * _TILE_SECTION_MIN > self.file_bytes:
+        # a whole file holds every tile; a salvaged one may have lost most of them, but a count beyond its
+        # size is still corrupt (and would make the list of missing tiles unbounded)
+        room = self.file_bytes if self.salvage else self.file_bytes // _TILE_SECTION_MIN
+        if header.n_tiles > room:
             raise self._fail(f"truncated or corrupt: header declares {header.n_tiles} tiles, "
                              f"more than a {self.file_bytes}-byte file can hold")
         return header

@@ -108,9 +108,8 @@ class LatentCoder:
         """Component planes (C, H, W) -> bitstreams."""
         return self.code(self.analyse(u), step)
 
-    @torch.inference_mode()
-    def decode(self, coded: CodedLatents, step: float = 1.0) -> np.ndarray:
-        """Bitstreams coded with latent step `step` -> reconstructed planes (C, H, W) float32 on the CPU."""
+    def decode_latents(self, coded: CodedLatents, step: float = 1.0) -> np.ndarray:
+        """Bitstreams coded with latent step `step` -> the dequantised y (float32), checksum-verified."""
         z_shape, y_shape = coded.z_shape, coded.y_shape
         if z_shape[0] != self.z_medians.shape[0] or y_shape[0] != self.model.config.latent_channels:
             raise DecodeError(f"latent shapes {y_shape}/{z_shape} do not fit the model")
@@ -120,8 +119,35 @@ class LatentCoder:
         y_symbols = decode_symbols(coded.y_words, self._rows(scales, step), self.y_tables)
         if _symbols_crc(z_symbols, y_symbols) != coded.symbol_crc:
             raise DecodeError("decoded symbols fail their checksum (bitstream desynchronised)")
-        y_hat = torch.from_numpy((y_symbols * step + means).astype(np.float32))[None].to(self.device)
-        return self.model.generator(y_hat)[0].float().cpu().numpy()
+        return (y_symbols * step + means).astype(np.float32)
+
+    @torch.inference_mode()
+    def synthesise(self, latents: list[np.ndarray], batch: int = 1) -> list[np.ndarray]:
+        """Dequantised y of several tiles -> their planes (C, H, W) float32 on the CPU.
+
+        Tiles of the same latent shape go through G `batch` at a time, faster than
+        one by one on a CPU as well as on a GPU. A short group is padded with zero
+        latents to `batch`: G's arithmetic depends on the batch size, so a fixed
+        size makes each tile's planes independent of which tiles were decoded with it.
+        """
+        planes: list[np.ndarray | None] = [None] * len(latents)
+        shapes: dict[tuple[int, ...], list[int]] = {}
+        for i, y_hat in enumerate(latents):
+            shapes.setdefault(y_hat.shape, []).append(i)
+        for shape, members in shapes.items():
+            for start in range(0, len(members), batch):
+                group = members[start:start + batch]
+                stacked = np.zeros((batch, *shape), dtype=np.float32)
+                for slot, i in enumerate(group):
+                    stacked[slot] = latents[i]
+                out = self.model.generator(torch.from_numpy(stacked).to(self.device)).float().cpu().numpy()
+                for slot, i in enumerate(group):
+                    planes[i] = out[slot]
+        return planes
+
+    def decode(self, coded: CodedLatents, step: float = 1.0) -> np.ndarray:
+        """Bitstreams coded with latent step `step` -> reconstructed planes (C, H, W) float32 on the CPU."""
+        return self.synthesise([self.decode_latents(coded, step)])[0]
 
 
 def _symbols_crc(z_symbols: np.ndarray, y_symbols: np.ndarray) -> int:

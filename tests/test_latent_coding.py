@@ -71,3 +71,14 @@ def test_the_trained_step_is_the_plain_code_and_coarser_steps_cost_fewer_words(c
     words = [coder.code(latents, step).y_words.size for step in (0.5, 1.0, 2.0, 4.0)]
     assert words == sorted(words, reverse=True) and words[0] > words[-1]
 
+
+
+def test_batched_synthesis_does_not_depend_on_which_tiles_go_together(coder: LatentCoder) -> None:
+    rng = np.random.default_rng(3)
+    tiles = [coder.decode_latents(coder.encode(rng.normal(0, 0.1, (4, 48, 64)).astype(np.float32)))
+             for _ in range(3)]
+    together = coder.synthesise(tiles, batch=4)
+    alone = [coder.synthesise([tile], batch=4)[0] for tile in reversed(tiles)][::-1]
+    for a, b in zip(together, alone):
+        np.testing.assert_array_equal(a, b)
+    assert together[0].shape == (4, 48, 64)
