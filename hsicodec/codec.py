@@ -1,8 +1,10 @@
 """Scene <-> .hsic: the tiled compress and decompress pipelines.
 
 Compression reads the scene twice, tile by tile: once for the value range and
-spectral statistics (exact, streamed), once to code each tile. Peak memory is
-set by the tile size, not by the scene size.
+spectral statistics (exact, streamed), once to code each tile; with a target
+rate, up to 32 sampled tiles are analysed in between to choose the latent step
+(`rate_control`) and kept for the second pass. Peak memory is set by the tile
+size, not by the scene size.
 """
 from __future__ import annotations
 
