@@ -17,7 +17,7 @@ from scipy.ndimage import gaussian_filter
 OUT = Path(__file__).resolve().parent / "out"
 
 
-def make_scene(path: Path, height: int = 160, width: int = 160, bands: int = 120) -> None:
+def make_scene(path: Path, height: int = 384, width: int = 384, bands: int = 120) -> None:
     """A synthetic reflectance scene: 4 smooth endmember spectra mixed by smooth abundance maps."""
     rng = np.random.default_rng(7)
     wavelengths = np.linspace(400, 2500, bands)
