@@ -106,14 +106,12 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
         mask = nodata_mask(block, reader.meta.nodata)
         return coder.analyse(pad_to_stride(front.planes(block, mask))), mask
 
-    def analysed_sample(index: int) -> tuple[Analysis, np.ndarray | None]:
-        if progress:
-            progress(1)
-        return analysed(index)
-
     choice, sampled = None, {}
     if target_bpp is not None:
-        sampled = {index: analysed_sample(index) for index in sample_tiles(len(grid))}
+        for index in sample_tiles(len(grid)):
+            sampled[index] = analysed(index)
+            if progress:
+                progress(1)
         fixed = side_bytes(header, front.norm, front.basis, metadata)
         choice = choose_step(coder, [(latents, grid[i], mask) for i, (latents, mask) in sampled.items()],
                              target_bpp * height * width / 8, fixed, height * width)
@@ -170,52 +168,51 @@ def decode_tiles(reader: HsicReader, coder: LatentCoder, nodata: float | None,
     """(row0, col0, block) of every tile, in the source's sample type.
 
     Tiles are entropy-decoded one by one and run through G DECODE_BATCH at a
-    time (fewer when the file has fewer tiles). With a window (row0, col0, height, width), only the tiles it touches
-    are decoded, cropped to it, and positions are relative to its corner. With
-    `on_damage`, a tile that fails its checks is reported to it (index, rect,
-    reason) and filled with `salvage_fill` instead of stopping the decode.
+    time (fewer when the file has fewer tiles). With a window (row0, col0,
+    height, width), only the tiles it touches are decoded, cropped to it, and
+    positions are relative to its corner. With `on_damage`, a tile that fails
+    its checks is reported to it (index, rect, reason) and filled with
+    `salvage_fill` instead of stopping the decode.
     """
-    indices = list(range(reader.header.n_tiles) if window is None else reader.tiles_in_window(*window))
-    batch = min(DECODE_BATCH, reader.header.n_tiles)  # fixed per file: see LatentCoder.synthesise
-    for start in range(0, len(indices), batch):
-        for row0, col0, block in _decode_batch(reader, coder, nodata, indices[start:start + batch], batch,
-                                               on_damage):
-            if progress:
-                progress(1)
-            yield (row0, col0, block) if window is None else _crop(row0, col0, block, window)
-
-
-def _decode_batch(reader: HsicReader, coder: LatentCoder, nodata: float | None, indices: list[int], batch: int,
-                  on_damage: Damage | None) -> list[tuple[int, int, np.ndarray]]:
-    """(row0, col0, block) of the tiles `indices`, in order; damaged ones reported and filled."""
     dtype = np.dtype(reader.header.dtype)
+    front = FrontEnd(reader.norm, reader.basis)
     grid = reader.header.tile_grid()
-    latents, masks = {}, {}
-    for index in indices:
+    batch = min(DECODE_BATCH, reader.header.n_tiles)  # fixed per file: see LatentCoder.synthesise
+
+    def latents_of(index: int) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """The tile's dequantised y and nodata mask, or None for a damaged tile reported to `on_damage`."""
         try:
             tile = reader.read_tile(index)
-            latents[index] = coder.decode_latents(
+            return coder.decode_latents(
                 CodedLatents(tile.y_shape, tile.z_shape, tile.y_words, tile.z_words, tile.symbol_crc),
-                reader.header.latent_step)
-            masks[index] = tile.nodata_mask
+                reader.header.latent_step), tile.nodata_mask
         except (ContainerError, DecodeError) as exc:
             reason = str(exc) if isinstance(exc, ContainerError) else f"{reader.path}: tile {index}: {exc}"
             if on_damage is None:
                 raise type(exc)(reason) from None
             on_damage(index, grid[index], reason)
-    planes = dict(zip(latents, coder.synthesise(list(latents.values()), batch)))
-    front = FrontEnd(reader.norm, reader.basis)
-    blocks = []
-    for index in indices:
-        row0, col0, height, width = grid[index]
-        if index in planes:
-            block = _cast(front.spectra(planes[index][:, :height, :width]), dtype, front.norm)
-            if masks[index] is not None:
-                block[masks[index]] = nodata
-        else:
-            block = np.full((height, width, reader.header.bands), salvage_fill(dtype, nodata), dtype)
-        blocks.append((row0, col0, block))
-    return blocks
+            return None
+
+    def block_of(index: int, planes: np.ndarray | None, mask: np.ndarray | None) -> np.ndarray:
+        height, width = grid[index][2:]
+        if planes is None:
+            return np.full((height, width, reader.header.bands), salvage_fill(dtype, nodata), dtype)
+        block = _cast(front.spectra(planes[:, :height, :width]), dtype, front.norm)
+        if mask is not None:
+            block[mask] = nodata
+        return block
+
+    indices = list(range(reader.header.n_tiles) if window is None else reader.tiles_in_window(*window))
+    for start in range(0, len(indices), batch):
+        group = indices[start:start + batch]
+        decoded = {index: found for index in group if (found := latents_of(index)) is not None}
+        planes = dict(zip(decoded, coder.synthesise([y_hat for y_hat, _ in decoded.values()], batch)))
+        for index in group:
+            row0, col0 = grid[index][:2]
+            block = block_of(index, planes.get(index), decoded[index][1] if index in decoded else None)
+            if progress:
+                progress(1)
+            yield (row0, col0, block) if window is None else _crop(row0, col0, block, window)
 
 
 def _crop(row0: int, col0: int, block: np.ndarray, window: Rect) -> tuple[int, int, np.ndarray]:

@@ -427,6 +427,11 @@ class HsicWriter:
             self._temp.unlink(missing_ok=True)
 
 
+def _crc_holds(section: bytes) -> bool:
+    """Whether a whole section's trailing CRC32 matches its id, length and payload."""
+    return zlib.crc32(section[:-_CRC.size]) == _CRC.unpack_from(section, len(section) - _CRC.size)[0]
+
+
 def _fsync_directory(directory: Path) -> None:
     """Make a rename durable where the platform allows opening directories."""
     try:
@@ -496,8 +501,8 @@ class HsicReader:
         if index not in self._tiles:
             raise self._fail(f"tile {index} is missing (damaged or cut off)")
         offset, length = self._tiles[index]
-        raw = self._read_at(offset, _SECTION.size + length + _CRC.size)
-        if zlib.crc32(raw[:-_CRC.size]) != _CRC.unpack_from(raw, len(raw) - _CRC.size)[0]:
+        raw = self._read_section(offset, length)
+        if not _crc_holds(raw):
             raise ContainerError(f"{self.path}: tile {index} is corrupt (CRC mismatch)")
         return self._parse_tile(memoryview(raw)[_SECTION.size:-_CRC.size], index)
 
@@ -647,12 +652,15 @@ class HsicReader:
         _, length = _SECTION.unpack(self._read_at(offset, _SECTION.size))
         if not _TILE_HEAD.size <= length <= self.file_bytes - offset - _SECTION.size - _CRC.size:
             return False
-        raw = self._read_at(offset, _SECTION.size + length + _CRC.size)
-        return zlib.crc32(raw[:-_CRC.size]) == _CRC.unpack_from(raw, len(raw) - _CRC.size)[0]
+        return _crc_holds(self._read_section(offset, length))
+
+    def _read_section(self, offset: int, length: int) -> bytes:
+        """The whole section at `offset` with a payload of `length` bytes: id, length, payload, CRC."""
+        return self._read_at(offset, _SECTION.size + length + _CRC.size)
 
     def _checked_payload(self, offset: int, length: int, name: str) -> bytes:
-        raw = self._read_at(offset, _SECTION.size + length + _CRC.size)
-        if zlib.crc32(raw[:-_CRC.size]) != _CRC.unpack_from(raw, len(raw) - _CRC.size)[0]:
+        raw = self._read_section(offset, length)
+        if not _crc_holds(raw):
             raise self._fail(f"{name} section is corrupt (CRC mismatch)")
         return raw[_SECTION.size:-_CRC.size]
 

@@ -94,13 +94,12 @@ class LatentCoder:
     def code(self, latents: Analysis, step: float = 1.0) -> CodedLatents:
         """Range-code analysed latents with latent step `step`."""
         z_symbols = latents.z_symbols
-        z_rows = np.broadcast_to(np.arange(z_symbols.shape[0], dtype=np.int32)[:, None, None], z_symbols.shape)
         y_symbols = np.rint((latents.y - latents.means) / step).astype(np.int32)
         return CodedLatents(
             y_shape=tuple(latents.y.shape),
             z_shape=tuple(z_symbols.shape),
             y_words=encode_symbols(y_symbols, self._rows(latents.scales, step), self.y_tables),
-            z_words=encode_symbols(z_symbols, z_rows, self.z_tables),
+            z_words=encode_symbols(z_symbols, _z_rows(z_symbols.shape), self.z_tables),
             symbol_crc=_symbols_crc(z_symbols, y_symbols),
         )
 
@@ -113,8 +112,7 @@ class LatentCoder:
         z_shape, y_shape = coded.z_shape, coded.y_shape
         if z_shape[0] != self.z_medians.shape[0] or y_shape[0] != self.model.config.latent_channels:
             raise DecodeError(f"latent shapes {y_shape}/{z_shape} do not fit the model")
-        z_rows = np.broadcast_to(np.arange(z_shape[0], dtype=np.int32)[:, None, None], z_shape)
-        z_symbols = decode_symbols(coded.z_words, z_rows, self.z_tables)
+        z_symbols = decode_symbols(coded.z_words, _z_rows(z_shape), self.z_tables)
         means, scales = self._y_parameters(z_symbols + self.z_medians, y_shape[1:])
         y_symbols = decode_symbols(coded.y_words, self._rows(scales, step), self.y_tables)
         if _symbols_crc(z_symbols, y_symbols) != coded.symbol_crc:
@@ -148,6 +146,11 @@ class LatentCoder:
     def decode(self, coded: CodedLatents, step: float = 1.0) -> np.ndarray:
         """Bitstreams coded with latent step `step` -> reconstructed planes (C, H, W) float32 on the CPU."""
         return self.synthesise([self.decode_latents(coded, step)])[0]
+
+
+def _z_rows(shape: tuple[int, ...]) -> np.ndarray:
+    """Table row of each z symbol: its channel (the EntropyBottleneck has one table per channel)."""
+    return np.broadcast_to(np.arange(shape[0], dtype=np.int32)[:, None, None], shape)
 
 
 def _symbols_crc(z_symbols: np.ndarray, y_symbols: np.ndarray) -> int:
