@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -32,18 +31,6 @@ VARIANTS = {
     "HiFiC3D (E initial + G final)": {"arch": "hific3d"},
     "HiFiC3D (all places)": {"arch": "hific3d", "spectral_placement": "all"},
 }
-
-
-def iterations_per_second(trainer: Trainer, steps: int) -> float:
-    trainer.train_step()  # warm-up
-    if trainer.processes.device.type == "cuda":
-        torch.cuda.synchronize()
-    started = time.perf_counter()
-    for _ in range(steps):
-        trainer.train_step()
-    if trainer.processes.device.type == "cuda":
-        torch.cuda.synchronize()
-    return steps / (time.perf_counter() - started)
 
 
 def main() -> None:
@@ -67,7 +54,7 @@ def main() -> None:
                                    "model": {"size": args.size, **model}, "training": stage}, Path("."))
             with tempfile.TemporaryDirectory() as run:
                 trainer = Trainer(config, scenes, scenes[:1], Path(run), processes)
-                rates.append(iterations_per_second(trainer, args.steps))
+                rates.append(trainer.timed_steps(args.steps))
         print(f"| {label} | {parameter_count(trainer.model):,} | {parameter_count(trainer.discriminator):,} "
               f"| {rates[0]:.2f} | {rates[1]:.2f} |", flush=True)
 

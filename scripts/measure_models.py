@@ -64,14 +64,13 @@ def measure(entry: ModelEntry, scenes: list[tuple[str, Path, str | None]]) -> di
     return metrics
 
 
-def rate_curve(entry: ModelEntry, coder: LatentCoder, scenes: list[tuple[str, Path, str | None]],
-               rates: tuple[float, ...] = CURVE_RATES) -> list[dict]:
-    """Mean bpp and PSNR over `scenes` when compressing with `-r RATE`, for every rate of `rates`
+def rate_curve(entry: ModelEntry, coder: LatentCoder, scenes: list[tuple[str, Path, str | None]]) -> list[dict]:
+    """Mean bpp and PSNR over `scenes` when compressing with `-r RATE`, for every CURVE_RATES
     that rate control reaches on all of them: what `compress -r` uses to pick a model."""
     curve = []
     with tempfile.TemporaryDirectory() as tmp:
         packed = Path(tmp) / "scene.hsic"
-        for rate in rates:
+        for rate in CURVE_RATES:
             points = []
             for _, path, var in scenes:
                 with open_scene(path, var) as reader:

@@ -15,16 +15,14 @@ import argparse
 import json
 import platform
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
-from hsicodec.checkpoints import load_model, read_manifest
-from hsicodec.latent_coding import LatentCoder
+from hsicodec.checkpoints import read_manifest
 from hsicodec.training.config import parse_config
 from hsicodec.training.loop import Trainer
-from measure_models import LARGE_PIXELS, measure, rate_curve
+from measure_models import measure
 from shared_data import DATA, manifest_scenes
 from train_ladder import split_scenes
 
@@ -52,15 +50,9 @@ def config(model: dict, iterations: int) -> dict:
 
 
 def timed_speed(model: dict, scenes, validation, steps: int = 10) -> float:
-    """Training iterations/s of a fresh run of the placement, after one warm-up step."""
+    """Training iterations/s of a fresh run of the placement."""
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(parse_config(config(model, steps), Path(tmp)), scenes, validation, Path(tmp))
-        trainer.start()
-        trainer.train_step()
-        started = time.perf_counter()
-        for _ in range(steps):
-            trainer.train_step()
-        return steps / (time.perf_counter() - started)
+        return Trainer(parse_config(config(model, steps), Path(tmp)), scenes, validation, Path(tmp)).timed_steps(steps)
 
 
 def train_placement(model: dict, iterations: int, scenes, validation, run: Path) -> dict:
@@ -96,13 +88,6 @@ def main() -> None:
             [entry] = read_manifest(run)
             measured.write_text(json.dumps(measure(entry, eval_scenes), indent=2))
         metrics = json.loads(measured.read_text())
-        if "at_target" not in metrics:  # PSNR at matched rate: -r TARGET on the eval scenes of >= 256x256
-            [entry] = read_manifest(run)
-            large = [s for s in eval_scenes if s[0] in metrics["eval"]
-                     and metrics["eval"][s[0]]["shape"][0] * metrics["eval"][s[0]]["shape"][1] >= LARGE_PIXELS]
-            coder = LatentCoder(load_model(entry), torch.device("cpu"))
-            metrics["at_target"] = rate_curve(entry, coder, large, (TARGET,))
-            measured.write_text(json.dumps(metrics, indent=2))
         rows.append([label, metrics, summary["iterations_per_second"]])
         print(f"{label}: {metrics['eval_mean']['psnr']:.2f} dB at {metrics['eval_mean']['bpp']:.3f} bpp", flush=True)
     for row, (_, model) in zip(rows, PLACEMENTS):  # back to back, so the speeds compare on a shared machine
@@ -132,7 +117,7 @@ def write_table(path: Path, rows: list, iterations: int, threads: int, n_scenes:
     ]
     for label, metrics, run_speed, speed in rows:
         mean, large = metrics["eval_mean"], metrics.get("large_mean", {})
-        matched = metrics["at_target"][0]["psnr"] if metrics["at_target"] else float("nan")
+        matched = next((p["psnr"] for p in metrics.get("curve", []) if p["rate"] == TARGET), float("nan"))
         lines.append(f"| {label} | {matched:.2f} | {large.get('psnr', float('nan')):.2f} "
                      f"| {large.get('bpp', float('nan')):.3f} | {mean['psnr']:.2f} | {mean['bpp']:.3f} "
                      f"| {speed:.2f} | {run_speed:.2f} |")

@@ -208,6 +208,18 @@ class Trainer:
         return loss.item()
 
     # ------------------------------------------------------------------ run
+    def timed_steps(self, steps: int) -> float:
+        """Iterations per second of `steps` training steps after one warm-up step (for benchmarks)."""
+        self.train_step()
+        if self.processes.device.type == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        for _ in range(steps):
+            self.train_step()
+        if self.processes.device.type == "cuda":
+            torch.cuda.synchronize()
+        return steps / (time.perf_counter() - started)
+
     @property
     def finished(self) -> bool:
         return self.step >= self.config.training.iterations
