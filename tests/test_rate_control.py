@@ -1,12 +1,14 @@
 """`compress -r`: the latent step is chosen so that each file lands at the requested rate."""
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from cli_helpers import invoke, json_lines
+from cli_helpers import assert_one_line_error, invoke, json_lines
 from conftest import scene_path, scenes
 
 from hsicodec.checkpoints import find_model, load_model
@@ -73,3 +75,33 @@ def test_a_rerun_with_another_rate_does_not_skip_the_existing_file(tmp_path: Pat
     assert json_lines(again.stdout)[0]["status"] == "skipped"
     other = invoke("compress", path, "-r", 0.6, "-o", out, "-q")
     assert other.exit_code == 1 and "another model or rate" in other.stderr
+
+
+def test_bad_rates_and_a_damaged_step_are_one_line_errors(tmp_path: Path) -> None:
+    path, out = scene_path(LARGE_EVAL[0]), tmp_path / "scene.hsic"
+    for bad in ("0", "-1", "abc"):
+        refused = invoke("compress", path, "-r", bad, "-o", out, "-q")
+        assert refused.exit_code == 2 and "--rate" in refused.stderr and not out.exists()
+    assert invoke("compress", path, "-r", 0.4, "-o", out, "-q").exit_code == 0
+    data = bytearray(out.read_bytes())
+    (size,) = struct.unpack_from("<I", data, 12)
+    struct.pack_into("<d", data, 16 + size - 8, float("nan"))  # latent_step: the last header field
+    struct.pack_into("<I", data, 16 + size, zlib.crc32(bytes(data[:16 + size])))
+    out.write_bytes(bytes(data))
+    restored = tmp_path / "restored.tif"
+    failed = invoke("decompress", out, "-o", restored, "-f", "gtiff", "-q")
+    assert failed.exit_code == 1 and not restored.exists()
+    assert_one_line_error(failed.stderr)
+    assert "latent_step" in failed.stderr
+
+
+def test_info_shows_the_requested_rate_and_the_step(tmp_path: Path) -> None:
+    path = scene_path(LARGE_EVAL[0])
+    stepped, plain = tmp_path / "stepped.hsic", tmp_path / "plain.hsic"
+    assert invoke("compress", path, "-r", 0.3, "-o", stepped, "-q").exit_code == 0
+    assert invoke("compress", path, "-m", find_model(rate=0.3).name, "-o", plain, "-q").exit_code == 0
+    [shown] = json_lines(invoke("info", stepped, "--json").stdout)
+    assert shown["target_bpp"] == 0.3 and shown["latent_step"] in step_grid()
+    assert "asked for 0.3 bpp" in invoke("info", stepped).stdout
+    [shown] = json_lines(invoke("info", plain, "--json").stdout)
+    assert shown["target_bpp"] is None and shown["latent_step"] == 1.0
