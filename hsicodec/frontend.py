@@ -1,7 +1,7 @@
 """Spectral front-ends: a scene block (h, w, B) <-> the network's planes (C, h, w).
 
 Both scale the scene to x_n = (x - lo) / (hi - lo) with its valid range, then
-- ``klt``: C = K per-scene KLT components, u = (x_n - mean) @ basis.T / sqrt(B);
+- ``klt``: C = K per-scene KLT components, the least-squares u of x_n - mean = u @ basis * sqrt(B);
 - ``bands``: C = B, the bands themselves, u = (x_n - 1/2) / sqrt(B).
 Dividing by sqrt(B) makes C * mean(u error^2) the per-band MSE of x_n in both
 cases, so the network's distortion is the scene's PSNR distortion.
