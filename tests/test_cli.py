@@ -198,6 +198,18 @@ def test_existing_output_is_not_replaced_without_overwrite(tmp_path: Path, packe
         assert ds.count == 285
 
 
+def test_output_name_chooses_the_format_and_a_contradicting_format_is_refused(tmp_path: Path, packed: Path) -> None:
+    assert invoke("decompress", packed, "-o", tmp_path / "r.TIFF", "-q").exit_code == 0
+    with rasterio.open(tmp_path / "r.TIFF") as ds:
+        assert ds.driver == "GTiff" and ds.count == 285
+    assert invoke("decompress", packed, "-o", tmp_path / "r.hdr", "-q").exit_code == 0
+    with rasterio.open(tmp_path / "r.img") as ds:
+        assert ds.driver == "ENVI" and ds.count == 285
+    refused = invoke("decompress", packed, "-o", tmp_path / "x.tif", "-f", "envi")
+    assert refused.exit_code == 2 and "-f is envi" in refused.stderr
+    assert not list(tmp_path.glob("x.*"))
+
+
 def test_help_teaches_with_examples() -> None:
     for command in ("compress", "decompress", "info", "models", "eval"):
         result = invoke(command, "--help")

@@ -24,6 +24,19 @@ from hsicodec.errors import HsicodecError, InputError, ModelError
 from hsicodec.io import SceneMeta, clear_stale, open_scene, write_scene
 
 SUFFIXES = {"envi": ".hdr", "gtiff": ".tif"}
+FORMAT_OF_SUFFIX = {".hdr": "envi", ".img": "envi", ".tif": "gtiff", ".tiff": "gtiff"}
+
+
+def output_format(fmt: str | None, output: Path | None) -> str:
+    """-f, else the format an -o file name asks for (.tif/.tiff: GeoTIFF), else ENVI.
+
+    An -f that contradicts the -o suffix is a usage error: it would write, say,
+    an ENVI data file named .tif that no reader takes for ENVI.
+    """
+    implied = FORMAT_OF_SUFFIX.get(output.suffix.lower()) if output is not None else None
+    if fmt is not None and implied is not None and fmt != implied:
+        raise click.UsageError(f"-o {output} names a {implied} file but -f is {fmt}")
+    return fmt or implied or "envi"
 
 
 def find_hsic(folder: Path) -> list[Path]:
@@ -33,8 +46,9 @@ def find_hsic(folder: Path) -> list[Path]:
 @click.command(short_help="Decompress .hsic files to ENVI or GeoTIFF.")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @output_option
-@click.option("-f", "--format", "fmt", type=click.Choice(sorted(SUFFIXES)), default="envi", show_default=True,
-              help="Output format. ENVI keeps the source's interleave and byte order.")
+@click.option("-f", "--format", "fmt", type=click.Choice(sorted(SUFFIXES)),
+              help="Output format [default: gtiff for an -o file ending .tif/.tiff, else envi]. "
+                   "ENVI keeps the source's interleave and byte order.")
 @click.option("--window", type=int, nargs=4, metavar="ROW COL HEIGHT WIDTH",
               help="Decode only this pixel window (only the tiles it touches are decoded); "
                    "georeferencing is shifted to its corner.")
@@ -43,7 +57,7 @@ def find_hsic(folder: Path) -> list[Path]:
                    "and are listed on stderr.")
 @with_options(device_option, overwrite_option, jobs_option, scheduler_option, summary_option, json_option,
               quiet_option)
-def decompress(inputs: tuple[Path, ...], output: Path | None, fmt: str, window: tuple[int, int, int, int] | None,
+def decompress(inputs: tuple[Path, ...], output: Path | None, fmt: str | None, window: tuple[int, int, int, int] | None,
                salvage: bool, device: str, overwrite: bool, workers: int, scheduler: str | None,
                summary: Path | None, as_json: bool, quiet: bool) -> None:
     """Decompress .hsic files back to scenes with their metadata.
@@ -56,12 +70,13 @@ def decompress(inputs: tuple[Path, ...], output: Path | None, fmt: str, window: 
     \b
     Examples:
       $ hsicodec decompress scene.hsic                 # -> scene.hdr + scene.img
-      $ hsicodec decompress scene.hsic -f gtiff -o scene_rec.tif
+      $ hsicodec decompress scene.hsic -o scene_rec.tif   # GeoTIFF (-f gtiff)
       $ hsicodec decompress scene.hsic --window 0 0 512 512 -o corner.hdr
       $ hsicodec decompress compressed/ -o restored/ --json
       $ hsicodec decompress damaged.hsic --salvage     # intact tiles; damaged ones as nodata
     """
     resolve_device(device)  # fail early when cuda is asked for without a GPU
+    fmt = output_format(fmt, output)
     jobs = expand_inputs(inputs, output, find_hsic, lambda p: p.with_suffix(SUFFIXES[fmt]).name)
     settings = DecompressSettings(fmt, window, salvage, device, overwrite,
                                   quiet=quiet or len(jobs) > 1 or workers > 1 or scheduler is not None)
