@@ -2,7 +2,8 @@
 
 Every scene is compressed with every applicable model at its own rate, and as
 `compress -r RATE` does (the best model for the rate, its latent step set to
-reach it) at a grid of rates (bpp counts every byte of the .hsic file); it is
+reach it) at a grid of rates, also with the best model of each architecture
+(one rate-distortion curve per family: HiFiC-opt, HiFiCSE, HiFiC3D) (bpp counts every byte of the .hsic file); it is
 also coded with band-wise JPEG 2000 and PCA + JPEG 2000 at those rates. Gaps are taken at matched bpp: a baseline's PSNR (or spectral
 angle) is interpolated, linearly in log(bpp), at the rate the model reached.
 Scenes are read whole (the baselines need the cube in memory).
@@ -29,6 +30,12 @@ from hsicodec.verify import verify_file
 
 BASELINES: dict[str, Callable] = {"JPEG 2000": jpeg2000_bandwise, "PCA + JPEG 2000": pca_jpeg2000}
 RATE_CONTROLLED = "hsicodec -r"
+FAMILIES = {"hific": "HiFiC-opt", "hificse": "HiFiCSE", "hific3d": "HiFiC3D"}  # arch -> label in reports
+
+
+def family_method(arch: str) -> str:
+    """The report's name for the `compress -r` curve of one architecture, e.g. 'HiFiCSE -r'."""
+    return f"{FAMILIES.get(arch, arch)} -r"
 
 
 @dataclass(frozen=True)
@@ -48,13 +55,13 @@ class Point:
 def model_point(reader: SceneReader, name: str, entry: ModelEntry, coder: LatentCoder,
                 rate: float | None = None) -> Point:
     """Compress the scene with a model (to `rate` bpp when given, else at the model's own rate) to a
-    temporary .hsic, decode it and measure."""
+    temporary .hsic, decode it and measure; a rate-controlled point is its family's."""
     with tempfile.TemporaryDirectory() as tmp:
         packed = Path(tmp) / "scene.hsic"
         compress_scene(reader, packed, entry, coder, target_bpp=rate)
         figures = rate_figures(packed.stat().st_size, reader.shape, reader.storage_bytes)
         measured = verify_file(packed, reader, coder)
-    method, target = (entry.name, entry.target_bpp) if rate is None else (RATE_CONTROLLED, rate)
+    method, target = (entry.name, entry.target_bpp) if rate is None else (family_method(entry.arch), rate)
     return Point(name, method, entry.name, target, figures["bpp"], measured["psnr"], measured["ssim"],
                  measured["sam"])
 
@@ -107,9 +114,10 @@ def write_csv(points: list[Point], path: Path) -> None:
 
 
 def ours(points: list[Point]) -> list[tuple[str, float]]:
-    """(method, target bpp) of every row of ours: the -r rows by rate, then each model at its own rate."""
+    """(method, target bpp) of every row of ours: the `hsicodec -r` rows by rate, each family's -r rows,
+    then each model at its own rate."""
     keys = {(p.method, p.target_bpp) for p in points if p.method not in BASELINES}
-    return sorted(keys, key=lambda k: (k[0] != RATE_CONTROLLED, k[1], k[0]))
+    return sorted(keys, key=lambda k: (k[0] != RATE_CONTROLLED, not k[0].endswith(" -r"), k[0], k[1]))
 
 
 def gaps(points: list[Point]) -> list[dict]:

@@ -120,15 +120,15 @@ def register(entry: ModelEntry, models_dir: Path) -> None:
     write_manifest(sorted(entries, key=lambda e: (e.arch, e.front_end, e.target_bpp, e.name)), models_dir)
 
 
-def find_model(name: str | None = None, rate: float | None = None) -> ModelEntry:
-    """The entry called `name`, else the klt model best at `rate`.
+def find_model(name: str | None = None, rate: float | None = None, arch: str | None = None) -> ModelEntry:
+    """The entry called `name`, else the klt model best at `rate` (of architecture `arch` when given).
 
     Best: the highest measured PSNR at that rate under rate control (`psnr_at`);
     when no model's measured curve covers the rate, the model whose own rate is
     nearest (by ratio). ``bands`` models fit one sensor's band count, so they
     are picked by name only.
     """
-    entries = installed_models()
+    entries = [e for e in installed_models() if arch is None or e.arch == arch]
     if name is not None:
         for entry in entries:
             if entry.name == name:

@@ -8,8 +8,8 @@ import matplotlib.image
 
 from cli_helpers import assert_one_line_error, invoke
 from conftest import scene_path, scenes
-from hsicodec.bench import Point, at_rate
-from hsicodec.checkpoints import find_model
+from hsicodec.bench import Point, at_rate, family_method
+from hsicodec.checkpoints import find_model, installed_models
 
 ABU = scene_path(next(s for s in scenes("eval") if s["id"] == "abu_beach_2"))
 
@@ -59,3 +59,15 @@ def test_bench_rows_of_compress_r_land_at_their_rates(tmp_path: Path) -> None:
         assert abs(float(row["bpp"]) - rate) < 0.05 * rate and row["model"] == find_model(rate=rate).name
     assert float(controlled[0.8]["psnr"]) > float(controlled[0.3]["psnr"])
     assert "| hsicodec -r |" in (report / "report.md").read_text()
+    for arch in {e.arch for e in installed_models() if e.front_end == "klt"}:
+        family = {float(r["target_bpp"]): r for r in rows if r["method"] == family_method(arch)}
+        assert set(family) == {0.3, 0.8}
+        for rate, row in family.items():
+            assert row["model"] == find_model(rate=rate, arch=arch).name
+            assert abs(float(row["bpp"]) - rate) < 0.05 * rate
+    for rate, row in controlled.items():  # the overall row is its model's family row, not a second run
+        chosen = find_model(rate=rate)
+        family_row = next(r for r in rows if r["method"] == family_method(chosen.arch)
+                          and float(r["target_bpp"]) == rate)
+        assert {k: v for k, v in family_row.items() if k != "method"} == \
+            {k: v for k, v in row.items() if k != "method"}

@@ -87,13 +87,14 @@ def test_rate_picks_the_model_whose_measured_rate_is_nearest(tmp_path: Path, mon
 
 def test_rate_picks_the_model_with_the_best_measured_quality_at_that_rate(tmp_path: Path, monkeypatch) -> None:
     """With rate control every model reaches many rates: -r takes the one that measured best there."""
-    def entry(name: str, curve: list[tuple[float, float]]) -> ModelEntry:
+    def entry(name: str, curve: list[tuple[float, float]], arch: str = "hificse") -> ModelEntry:
         metrics = {"rate_bpp": 0.5, "curve": [{"rate": r, "bpp": r, "psnr": p} for r, p in curve]}
-        return ModelEntry(name=name, file=f"{name}.pt", arch="hificse", front_end="klt", channels=16,
+        return ModelEntry(name=name, file=f"{name}.pt", arch=arch, front_end="klt", channels=16,
                           target_bpp=0.5, sha256="0" * 64, metrics=metrics, directory=tmp_path)
 
     register(entry("good-low", [(0.1, 25.0), (0.4, 30.0), (1.0, 31.0)]), tmp_path)
     register(entry("good-high", [(0.2, 24.0), (0.4, 29.0), (1.0, 33.0), (2.0, 35.0)]), tmp_path)
+    register(entry("other-family", [(0.1, 20.0), (2.0, 28.0)], arch="hific3d"), tmp_path)
     monkeypatch.setenv("HSICODEC_MODELS", str(tmp_path))
     shipped = tmp_path / "shipped"
     shipped.mkdir()
@@ -104,3 +105,4 @@ def test_rate_picks_the_model_with_the_best_measured_quality_at_that_rate(tmp_pa
     assert find_model(rate=1.5).name == "good-high"  # only it was measured there
     assert find_model(rate=0.05).name in ("good-low", "good-high")  # no curve covers it: nearest rate
     assert find_model(rate=0.9).psnr_at(1.0) == 33.0 and find_model(rate=0.9).psnr_at(3.0) is None
+    assert find_model(rate=0.9, arch="hific3d").name == "other-family"  # the best of one family (bench)

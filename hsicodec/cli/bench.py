@@ -1,20 +1,35 @@
 """`hsicodec bench`: rate-distortion of the installed models against JPEG 2000 baselines."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
 from tqdm import tqdm
 
-from hsicodec.bench import baseline_points, gaps, markdown, model_point, plot, write_csv
+from hsicodec.bench import RATE_CONTROLLED, Point, baseline_points, gaps, markdown, model_point, plot, write_csv
 from hsicodec.checkpoints import find_model, installed_models
 from hsicodec.cli.coders import coder_for
 from hsicodec.cli.options import overwrite_option, quiet_option
 from hsicodec.errors import InputError
-from hsicodec.io import find_scenes, open_scene
+from hsicodec.io import SceneReader, find_scenes, open_scene
 from hsicodec.io.atomic import staged
 
 PAPER_RATES = (0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def rate_controlled_points(reader: SceneReader, name: str, rates: tuple[float, ...]) -> list[Point]:
+    """The scene as `compress -r` codes it at each rate: one point per klt architecture (its best model
+    there), and the `hsicodec -r` point, the family point of the model `compress -r` picks."""
+    families = sorted({e.arch for e in installed_models() if e.front_end == "klt"})
+    points = []
+    for rate in rates:
+        family = {}
+        for arch in families:
+            entry = find_model(rate=rate, arch=arch)
+            family[entry.name] = model_point(reader, name, entry, coder_for(entry, "cpu"), rate)
+        points += [*family.values(), dataclasses.replace(family[find_model(rate=rate).name], method=RATE_CONTROLLED)]
+    return points
 
 
 @click.command(short_help="Rate-distortion report: our models vs JPEG 2000 baselines.")
@@ -34,7 +49,9 @@ def bench(inputs: tuple[Path, ...], output: Path, model_names: tuple[str, ...], 
     """Compress SCENES with every model and with band-wise JPEG 2000 and PCA + JPEG 2000.
 
     Each model codes each scene at its own rate; without -m, each scene is also
-    coded as `compress -r RATE` codes it, at every --rates (rows `hsicodec -r`).
+    coded as `compress -r RATE` codes it, at every --rates: with the best model
+    of each architecture (rows `HiFiCSE -r`, `HiFiC3D -r`, `HiFiC-opt -r`) and
+    with the best of all, the one `compress -r` takes (rows `hsicodec -r`).
     Rates count every byte of each file (the .hsic header, KLT basis and
     metadata; the PCA basis of PCA + JPEG 2000). The baselines run at the given
     rates and at the rate each model reached, so every comparison is at matched
@@ -62,10 +79,7 @@ def bench(inputs: tuple[Path, ...], output: Path, model_names: tuple[str, ...], 
             fitting = [e for e in entries if e.fits(reader.shape[2])]
             for entry in fitting:
                 points.append(model_point(reader, path.stem, entry, coder_for(entry, "cpu")))
-            for rate in rates if not model_names else ():
-                entry = find_model(rate=rate)
-                if entry.fits(reader.shape[2]):
-                    points.append(model_point(reader, path.stem, entry, coder_for(entry, "cpu"), rate))
+            points += rate_controlled_points(reader, path.stem, rates if not model_names else ())
             cube = reader.read(0, 0, *reader.shape[:2])
             targets = sorted({*rates, *(round(p.bpp, 4) for p in points if p.scene == path.stem)})
             points += baseline_points(path.stem, cube, targets, reader.meta.nodata)
