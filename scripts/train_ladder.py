@@ -1,10 +1,11 @@
 """Train the shipped rate ladder of one model family on the shared scenes, and install it in models/.
 
-    python scripts/train_ladder.py hificse --init hificse-klt16-0.4 --runs ../runs
+    python scripts/train_ladder.py hificse --init hificse-klt16-0.4 --common-iterations 0 --runs ../runs
     python scripts/train_ladder.py hific --common-iterations 6000 --runs ../runs
 
 A common stage-1 model (rate-distortion only, target 0.6 bpp) is trained
-first, or taken from an installed model with --init; each rung (0.2 ... 1.0,
+first, from scratch or from an installed model (--init; taken as it is with
+--common-iterations 0); each rung (0.2 ... 1.0,
 2, 4 bpp) is then fine-tuned from it: `--rung-iterations` rate-distortion
 steps at its own target, then `--gan-iterations` steps with the conditional
 GAN. Training uses the `train` split scenes of at least 64 px a side; the
@@ -49,13 +50,13 @@ def split_scenes(data: Path, split: str, components: int) -> list[TrainingScene]
     return loaded
 
 
-def config(name: str, arch: str, target: float, mse: int, gan: int) -> dict:
+def config(name: str, arch: str, target: float, mse: int, gan: int, lr: float = 1e-4) -> dict:
     """A rung's configuration. lambda_a = 16 / target: the distortion falls steeply at low rates,
     so a low target needs a much stronger rate penalty to be reached (lambda_b = lambda_a / 16)."""
     lambda_a = 16.0 / target
     return {"name": name, "front_end": "klt", "components": 16, "model": {"arch": arch, "size": "small"},
             "rate": {"target_bpp": target, "lambda_a": lambda_a, "lambda_b": lambda_a / 16},
-            "training": {"mse_iterations": mse, "gan_iterations": gan, "lr": 1e-4, "final_lr": 2e-5,
+            "training": {"mse_iterations": mse, "gan_iterations": gan, "lr": lr, "final_lr": lr / 5,
                          "validate_every": 500, "checkpoint_every": 100, "validation_crop": 128}}
 
 
@@ -74,25 +75,30 @@ def train(cfg: dict, train_scenes, validation, run: Path, init: tuple | None = N
 
 
 def common_model(args: argparse.Namespace, train_scenes, validation) -> tuple:
-    """(model, name) of the stage-1 model all rungs start from, kept in its own run folder.
+    """(model, name) of the stage-1 model all rungs start from, trained in its own run folder.
 
-    With --init, the installed model is copied there first, so that installing a
-    rung of the same name later does not change what the other rungs start from.
+    It is trained for --common-iterations rate-distortion steps, from scratch or
+    from the installed --init model; with --init and 0 iterations the installed
+    model is copied there as it is, so that installing a rung of the same name
+    later does not change what the other rungs start from.
     """
     name = f"{args.arch}-klt16-common"
     folder = args.runs / name
-    if args.init and not (folder / "manifest.json").exists():
-        entry = find_model(args.init)
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(entry.path, folder / entry.file)
-        register(dataclasses.replace(entry, directory=folder), folder)
-    if (folder / "manifest.json").exists():
-        [entry] = read_manifest(folder)
-        return load_model(entry), entry.name
-    trainer = train(config(name, args.arch, COMMON_TARGET, args.common_iterations, 0), train_scenes,
-                    validation, folder)
-    trainer.export()
-    return trainer.model, name
+    if not (folder / "manifest.json").exists():
+        init = None
+        if args.init:
+            entry = find_model(args.init)
+            if args.common_iterations == 0:
+                folder.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(entry.path, folder / entry.file)
+                register(dataclasses.replace(entry, directory=folder), folder)
+            else:
+                init = (load_model(entry), entry.name)
+        if not (folder / "manifest.json").exists():
+            train(config(name, args.arch, COMMON_TARGET, args.common_iterations, 0, args.common_lr),
+                  train_scenes, validation, folder, init).export()
+    [entry] = read_manifest(folder)
+    return load_model(entry), entry.name
 
 
 def main() -> None:
@@ -100,6 +106,8 @@ def main() -> None:
     parser.add_argument("arch", choices=["hific", "hificse", "hific3d"])
     parser.add_argument("--init", help="installed model to use as the common stage-1 model")
     parser.add_argument("--common-iterations", type=int, default=6000)
+    parser.add_argument("--common-lr", type=float, default=1e-4,
+                        help="Adam learning rate of the common model (cosine to a fifth of it)")
     parser.add_argument("--rung-iterations", type=int, default=1000)
     parser.add_argument("--gan-iterations", type=int, default=300)
     parser.add_argument("--rungs", type=float, nargs="+", default=RUNGS)
