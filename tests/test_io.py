@@ -2,6 +2,7 @@
 (SPy and numpy for ENVI, rasterio for GeoTIFF and ENVI georeferencing, scipy/h5py for .mat)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -545,6 +546,19 @@ def test_scene_meta_survives_strict_json(scene_id, data_dir):
     text = json.dumps(meta.to_json(), allow_nan=False)
     again = SceneMeta.from_json(json.loads(text))
     assert json.dumps(again.to_json(), allow_nan=False) == text
+    assert again.band_names == meta.band_names and again.wavelengths == meta.wavelengths
+
+
+def test_default_band_names_are_stored_as_a_marker_and_come_back_exactly(data_dir):
+    entry = next(e for e in EVAL if e["id"] == "enmap_potsdam_192_96")
+    with open_scene(scene_path(entry)) as scene:
+        meta = scene.meta
+    assert meta.band_names[0] == "band 1 (418.24 Nanometers)"
+    stored = meta.to_json()
+    assert stored["band_names"] == "wavelengths"
+    assert SceneMeta.from_json(stored).band_names == meta.band_names
+    renamed = dataclasses.replace(meta, band_names=[*meta.band_names[:-1], "my last band"])
+    assert SceneMeta.from_json(renamed.to_json()).band_names == renamed.band_names  # kept verbatim
 
 
 @pytest.mark.parametrize("bad", [
@@ -558,6 +572,7 @@ def test_scene_meta_survives_strict_json(scene_id, data_dir):
     {"source_format": "envi", "tags": {"a": 1}},
     {"source_format": "envi", "band_tags": [{"a": "1"}, "x"]},
     {"source_format": "envi", "interleave": "bsx"},
+    {"source_format": "envi", "band_names": "wavelengths"},  # default names of wavelengths it lacks
 ])
 def test_malformed_scene_meta_json_is_a_container_error(bad):
     with pytest.raises(ContainerError):

@@ -9,6 +9,14 @@ from hsicodec.errors import ContainerError
 
 SOURCE_FORMATS = ("envi", "gtiff", "mat")
 INTERLEAVES = ("bsq", "bil", "bip")
+NAMES_FROM_WAVELENGTHS = "wavelengths"  # JSON band_names when they are the default names of the wavelengths
+
+
+def default_band_names(wavelengths: list[float] | None, units: str | None) -> list[str] | None:
+    """ENVI's default band names, 'band 1 (418.24 Nanometers)', ...; None without wavelengths and units."""
+    if wavelengths is None or units is None:
+        return None
+    return [f"band {i} ({w!r} {units})" for i, w in enumerate(map(float, wavelengths), start=1)]
 
 
 @dataclass(kw_only=True)
@@ -41,7 +49,7 @@ class SceneMeta:
             "wavelength_units": self.wavelength_units,
             "fwhm": _enc_list(self.fwhm),
             "bbl": _enc_list(self.bbl),
-            "band_names": None if self.band_names is None else list(self.band_names),
+            "band_names": self._names_json(),
             "description": self.description,
             "envi": dict(self.envi),
             "crs_wkt": self.crs_wkt,
@@ -50,6 +58,15 @@ class SceneMeta:
             "band_tags": [dict(t) for t in self.band_tags],
             "source_format": self.source_format,
         }
+
+    def _names_json(self) -> list[str] | str | None:
+        """The band names, or NAMES_FROM_WAVELENGTHS when they are exactly the wavelengths' default
+        names (a quarter of a small 224-band file otherwise)."""
+        if self.band_names is None:
+            return None
+        if list(self.band_names) == default_band_names(self.wavelengths, self.wavelength_units):
+            return NAMES_FROM_WAVELENGTHS
+        return list(self.band_names)
 
     def windowed(self, row0: int, col0: int) -> "SceneMeta":
         """The metadata of the sub-scene whose top-left pixel is (row0, col0) of this one."""
@@ -91,9 +108,15 @@ class SceneMeta:
         d = {k: v for k, v in d.items() if k in known}
         if "source_format" not in d:
             raise ContainerError("scene metadata lacks 'source_format'")
+        names_from_wavelengths = d.get("band_names") == NAMES_FROM_WAVELENGTHS
         kw: dict[str, Any] = {}
         for key, value in d.items():
-            kw[key] = _PARSERS[key](key, value)
+            if not (key == "band_names" and names_from_wavelengths):
+                kw[key] = _PARSERS[key](key, value)
+        if names_from_wavelengths:
+            kw["band_names"] = default_band_names(kw.get("wavelengths"), kw.get("wavelength_units"))
+            if kw["band_names"] is None:
+                raise ContainerError("scene metadata derives band names from wavelengths it does not have")
         if kw.get("transform") is not None and len(kw["transform"]) != 6:
             raise ContainerError("scene metadata 'transform' must have 6 numbers")
         return cls(**kw)
