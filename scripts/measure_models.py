@@ -2,9 +2,9 @@
 
     python scripts/measure_models.py [--models NAME ...] [--markdown]
 
-For every eval scene: compress to a temporary .hsic, decode it again, and
-measure bpp (every byte of the file over H*W), PSNR, SSIM, SAM and the
-compress / decode throughput in MB/s of raw input (decode: streams to
+For every eval scene the model codes (a `bands` model: its sensor's only):
+compress to a temporary .hsic, decode it again, and measure bpp (every byte
+of the file over H*W), PSNR, SSIM, SAM and the compress / decode throughput in MB/s of raw input (decode: streams to
 samples, without writing a file). Prints a table and
 stores per-scene figures and their means under each model's `metrics`,
 `rate_bpp`: the median bpp on the eval scenes of at least 256x256 pixels, and
@@ -40,6 +40,8 @@ def measure(entry: ModelEntry, scenes: list[tuple[str, Path, str | None]]) -> di
         packed = Path(tmp) / "scene.hsic"
         for name, path, var in scenes:
             with open_scene(path, var) as reader:
+                if not entry.fits(reader.shape[2]):  # a bands model measures its own sensor's scenes only
+                    continue
                 raw_mb = np.prod(reader.shape) * reader.dtype.itemsize / 1e6
                 started = time.perf_counter()
                 compress_scene(reader, packed, entry, coder)
