@@ -4,9 +4,9 @@
 
 For every eval scene the model codes (a `bands` model: its sensor's only):
 compress to a temporary .hsic, decode it again, and measure bpp (every byte
-of the file over H*W), PSNR, SSIM, SAM and the compress / decode throughput in MB/s of raw input (decode: streams to
-samples, without writing a file). Prints a table and
-stores per-scene figures and their means under each model's `metrics`,
+of the file over H*W), PSNR, SSIM, SAM and the compress / decode throughput
+in MB/s of raw input (decode: streams to samples, without writing a file).
+Prints a table and stores per-scene figures and their means under each model's `metrics`,
 `rate_bpp`: the median bpp on the eval scenes of at least 256x256 pixels, and
 `curve`: mean bpp and PSNR on those scenes under rate control (`-r`) at a
 range of rates, from which `compress -r` picks the best model for a rate.
