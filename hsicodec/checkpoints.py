@@ -61,8 +61,11 @@ class ModelEntry:
 
     def psnr_at(self, rate: float) -> float | None:
         """PSNR the model reaches when asked for `rate` bpp (metrics.curve: measured on real scenes with
-        rate control, interpolated in log rate), or None outside the measured range."""
+        rate control, interpolated in log rate); above the curve, its top (a model asked for more than
+        it reaches gives its finest file); None below the curve or without one."""
         curve = sorted((p["rate"], p["psnr"]) for p in self.metrics.get("curve", []))
+        if curve and rate > curve[-1][0]:
+            return curve[-1][1]
         for (bpp0, psnr0), (bpp1, psnr1) in zip(curve, curve[1:]):
             if bpp0 <= rate <= bpp1:
                 t = math.log(rate / bpp0) / math.log(bpp1 / bpp0) if bpp1 > bpp0 else 0.0

@@ -104,5 +104,7 @@ def test_rate_picks_the_model_with_the_best_measured_quality_at_that_rate(tmp_pa
     assert find_model(rate=0.9).name == "good-high"  # 32.7 dB against 30.9
     assert find_model(rate=1.5).name == "good-high"  # only it was measured there
     assert find_model(rate=0.05).name in ("good-low", "good-high")  # no curve covers it: nearest rate
-    assert find_model(rate=0.9).psnr_at(1.0) == 33.0 and find_model(rate=0.9).psnr_at(3.0) is None
+    assert find_model(rate=0.9).psnr_at(1.0) == 33.0 and find_model(rate=0.9).psnr_at(0.1) is None
+    assert find_model(rate=4.0).name == "good-high"  # above every curve: the best top (35 dB), not the nearest rate
+    assert find_model(rate=0.9).psnr_at(4.0) == 35.0
     assert find_model(rate=0.9, arch="hific3d").name == "other-family"  # the best of one family (bench)
