@@ -113,6 +113,14 @@ def write_csv(points: list[Point], path: Path) -> None:
         writer.writerows(asdict(p) for p in points)
 
 
+def read_csv(path: Path) -> list[Point]:
+    """The points of a results.csv written by write_csv."""
+    with path.open(newline="") as fh:
+        return [Point(r["scene"], r["method"], r["model"], *(float(r[k]) for k in ("target_bpp", "bpp", "psnr",
+                                                                                  "ssim", "sam")))
+                for r in csv.DictReader(fh)]
+
+
 def ours(points: list[Point]) -> list[tuple[str, float]]:
     """(method, target bpp) of every row of ours: the `hsicodec -r` rows by rate, each family's -r rows,
     then each model at its own rate."""

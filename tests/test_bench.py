@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib.image
 
-from cli_helpers import assert_one_line_error, invoke
+from cli_helpers import REPO, assert_one_line_error, invoke
 from conftest import scene_path, scenes
-from hsicodec.bench import Point, at_rate, family_method
+from hsicodec.bench import Point, at_rate, family_method, read_csv
 from hsicodec.checkpoints import find_model, installed_models
 
 ABU = scene_path(next(s for s in scenes("eval") if s["id"] == "abu_beach_2"))
@@ -31,6 +34,13 @@ def test_bench_writes_csv_markdown_and_plots_at_matched_rates(tmp_path: Path) ->
         assert abs(float(matched["bpp"]) - our_bpp) < 0.05 * our_bpp
         high, low = (max(curve, key=lambda r: float(r["bpp"])), min(curve, key=lambda r: float(r["bpp"])))
         assert float(high["psnr"]) > float(low["psnr"])
+    points = read_csv(report / "results.csv")  # what scripts/bench_by_size.py reads back
+    assert [p.method for p in points] == [r["method"] for r in rows]
+    assert next(p for p in points if p.method == model).bpp == our_bpp
+    by_size = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_by_size.py"), str(report / "results.csv")],
+                             capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert by_size.returncode == 0, by_size.stderr
+    assert by_size.stdout.startswith("## scenes below 65536 pixels: abu-beach-2") and f"| {model} |" in by_size.stdout
     text = (report / "report.md").read_text()
     assert f"| {model} |" in text and "ΔPSNR vs PCA + JPEG 2000" in text
     for name in ("rd_psnr.png", "rd_sam.png"):
