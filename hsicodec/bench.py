@@ -53,15 +53,17 @@ class Point:
 
 
 def model_point(reader: SceneReader, name: str, entry: ModelEntry, coder: LatentCoder,
-                rate: float | None = None) -> Point:
+                rate: float | None = None, method: str | None = None) -> Point:
     """Compress the scene with a model (to `rate` bpp when given, else at the model's own rate) to a
-    temporary .hsic, decode it and measure; a rate-controlled point is its family's."""
+    temporary .hsic, decode it and measure; a rate-controlled point is its family's unless `method`
+    names its curve."""
     with tempfile.TemporaryDirectory() as tmp:
         packed = Path(tmp) / "scene.hsic"
         compress_scene(reader, packed, entry, coder, target_bpp=rate)
         figures = rate_figures(packed.stat().st_size, reader.shape, reader.storage_bytes)
         measured = verify_file(packed, reader, coder)
-    method, target = (entry.name, entry.target_bpp) if rate is None else (family_method(entry.arch), rate)
+    target = entry.target_bpp if rate is None else rate
+    method = method or (entry.name if rate is None else family_method(entry.arch))
     return Point(name, method, entry.name, target, figures["bpp"], measured["psnr"], measured["ssim"],
                  measured["sam"])
 

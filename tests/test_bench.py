@@ -26,17 +26,20 @@ def test_bench_writes_csv_markdown_and_plots_at_matched_rates(tmp_path: Path) ->
         rows = list(csv.DictReader(fh))
     ours = [r for r in rows if r["method"] == model]
     assert len(ours) == 1
-    our_bpp = float(ours[0]["bpp"])
+    stepped = {float(r["target_bpp"]): r for r in rows if r["method"] == f"{model} -r"}  # -m NAME -r RATE
+    assert set(stepped) == {1.0, 2.0} and {r["model"] for r in stepped.values()} == {model}
+    our_rates = {float(r["bpp"]) for r in [*ours, *stepped.values()]}
     for baseline in ("JPEG 2000", "PCA + JPEG 2000"):
         curve = [r for r in rows if r["method"] == baseline]
-        assert len(curve) == 3  # the two rates and the model's own
-        matched = min(curve, key=lambda r: abs(float(r["bpp"]) - our_bpp))
-        assert abs(float(matched["bpp"]) - our_bpp) < 0.05 * our_bpp
+        assert len(curve) == len({1.0, 2.0, *(round(b, 4) for b in our_rates)})  # the two rates and ours
+        for our_bpp in our_rates:
+            matched = min(curve, key=lambda r: abs(float(r["bpp"]) - our_bpp))
+            assert abs(float(matched["bpp"]) - our_bpp) < 0.05 * our_bpp
         high, low = (max(curve, key=lambda r: float(r["bpp"])), min(curve, key=lambda r: float(r["bpp"])))
         assert float(high["psnr"]) > float(low["psnr"])
     points = read_csv(report / "results.csv")  # what scripts/bench_by_size.py reads back
     assert [p.method for p in points] == [r["method"] for r in rows]
-    assert next(p for p in points if p.method == model).bpp == our_bpp
+    assert next(p for p in points if p.method == model).bpp == float(ours[0]["bpp"])
     by_size = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_by_size.py"), str(report / "results.csv")],
                              capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert by_size.returncode == 0, by_size.stderr

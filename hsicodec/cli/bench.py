@@ -8,7 +8,7 @@ import click
 from tqdm import tqdm
 
 from hsicodec.bench import RATE_CONTROLLED, Point, baseline_points, gaps, markdown, model_point, plot, write_csv
-from hsicodec.checkpoints import find_model, installed_models
+from hsicodec.checkpoints import ModelEntry, find_model, installed_models
 from hsicodec.cli.coders import coder_for
 from hsicodec.cli.options import overwrite_option, quiet_option
 from hsicodec.errors import InputError
@@ -16,6 +16,14 @@ from hsicodec.io import SceneReader, find_scenes, open_scene
 from hsicodec.io.atomic import staged
 
 PAPER_RATES = (0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def named_model_points(reader: SceneReader, name: str, entry: ModelEntry, rates: tuple[float, ...]) -> list[Point]:
+    """The scene coded by one model at its own rate and, as `compress -m NAME -r RATE` does, at every
+    rate (rows `NAME -r`)."""
+    coder = coder_for(entry, "cpu")
+    return [model_point(reader, name, entry, coder),
+            *(model_point(reader, name, entry, coder, rate, f"{entry.name} -r") for rate in rates)]
 
 
 def rate_controlled_points(reader: SceneReader, name: str, rates: tuple[float, ...]) -> list[Point]:
@@ -48,10 +56,12 @@ def bench(inputs: tuple[Path, ...], output: Path, model_names: tuple[str, ...], 
           var: str | None, overwrite: bool, quiet: bool) -> None:
     """Compress SCENES with every model and with band-wise JPEG 2000 and PCA + JPEG 2000.
 
-    Each model codes each scene at its own rate; without -m, each scene is also
+    Each model codes each scene at its own rate. Without -m, each scene is also
     coded as `compress -r RATE` codes it, at every --rates: with the best model
     of each architecture (rows `HiFiCSE -r`, `HiFiC3D -r`, `HiFiC-opt -r`) and
     with the best of all, the one `compress -r` takes (rows `hsicodec -r`).
+    With -m, each named model is stepped to every --rates itself, as
+    `compress -m NAME -r RATE` does (rows `NAME -r`), bands models included.
     Rates count every byte of each file (the .hsic header, KLT basis and
     metadata; the PCA basis of PCA + JPEG 2000). The baselines run at the given
     rates and at the rate each model reached, so every comparison is at matched
@@ -62,6 +72,7 @@ def bench(inputs: tuple[Path, ...], output: Path, model_names: tuple[str, ...], 
     Examples:
       $ hsicodec bench ../shared/data/cave/feathers.tif -o report/
       $ hsicodec bench scenes/ -o report/ -m hificse-klt16-0.4 --rates 0.4 --rates 1
+      $ hsicodec bench cave/ -o cave-report/ -m hificse-cave31-0.4 -m hificse-klt16-0.4
     """
     report = output / "report.md"
     if report.exists() and not overwrite:
@@ -77,9 +88,13 @@ def bench(inputs: tuple[Path, ...], output: Path, model_names: tuple[str, ...], 
             continue
         with reader:
             fitting = [e for e in entries if e.fits(reader.shape[2])]
-            for entry in fitting:
-                points.append(model_point(reader, path.stem, entry, coder_for(entry, "cpu")))
-            points += rate_controlled_points(reader, path.stem, rates if not model_names else ())
+            if model_names:
+                for entry in fitting:
+                    points += named_model_points(reader, path.stem, entry, rates)
+            else:
+                for entry in fitting:
+                    points.append(model_point(reader, path.stem, entry, coder_for(entry, "cpu")))
+                points += rate_controlled_points(reader, path.stem, rates)
             cube = reader.read(0, 0, *reader.shape[:2])
             targets = sorted({*rates, *(round(p.bpp, 4) for p in points if p.scene == path.stem)})
             points += baseline_points(path.stem, cube, targets, reader.meta.nodata)
