@@ -169,13 +169,13 @@ def test_rate_term_follows_the_target(tmp_path: Path, cave_klt) -> None:
     """Two targets, the same everything else: the real coder measures ordered rates after a short run."""
     measured = {}
     for target in (0.02, 2.0):
-        config = tiny_config(model={"arch": "hific"}, rate={"target_bpp": target, "lambda_a": 64.0, "lambda_b": 0.01},
+        config = tiny_config(model={"arch": "hific"}, rate={"target_bpp": target, "lambda_a": 512.0, "lambda_b": 0.01},
                              training={"mse_iterations": 40, "validation_crop": 128})
         run = trainer(config, cave_klt, tmp_path / str(target))
         for _ in range(40):
             run.train_step()
         measured[target] = validate(run.model, cave_klt, 128)[1]
-    assert measured[0.02] < measured[2.0] / 1.5, measured  # 40 steps: a clear gap, not the final rates
+    assert measured[0.02] < measured[2.0] / 2, measured  # 40 steps: a clear gap, not the final rates
 
 
 # ---------------------------------------------------------------------------- the command
