@@ -41,12 +41,13 @@ def hsic_request(path: Path) -> tuple[str, float | None] | None:
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @output_option
 @click.option("-r", "--rate", type=click.FloatRange(min=0, min_open=True),
-              help="Target bits per pixel of each file (file bits / (H*W)): picks the installed model with "
-                   "the best measured quality at this rate, then sets its latent step so that the file lands "
+              help="Target bits per pixel of each file (file bits / (H*W)): picks the installed klt model "
+                   "(any sensor) with the best measured quality at this rate, then sets its latent step so that the file lands "
                    "at this rate.")
 @click.option("-m", "--model", "model_name",
               help="Model by name (see `hsicodec models`; folders in $HSICODEC_MODELS come first). Alone, it "
-                   "codes at the model's own rate; with -r, at the requested one.")
+                   "codes at the model's own rate; with -r, at the requested one. A bands model (one sensor's band "
+                   "count, e.g. hificse-cave31-0.4) is only used when named.")
 @click.option("--var", help="Variable holding the cube in a .mat file (default: its only 3-D array).")
 @click.option("--tile-size", type=click.IntRange(16, 4096), default=DEFAULT_TILE, show_default=True,
               help="Tiles are coded independently; memory grows with the tile size, not the scene.")
