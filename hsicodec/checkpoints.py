@@ -15,7 +15,8 @@ import math
 import json
 import os
 import pickle
-from dataclasses import dataclass, field
+import shutil
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -121,6 +122,14 @@ def register(entry: ModelEntry, models_dir: Path) -> None:
     existing = read_manifest(models_dir) if (models_dir / "manifest.json").exists() else []
     entries = [e for e in existing if e.name != entry.name] + [entry]
     write_manifest(sorted(entries, key=lambda e: (e.arch, e.front_end, e.target_bpp, e.name)), models_dir)
+
+
+def install(entry: ModelEntry, models_dir: Path = SHIPPED_MODELS) -> ModelEntry:
+    """Copy `entry`'s checkpoint into `models_dir` and register it there; the installed entry."""
+    installed = replace(entry, directory=models_dir)
+    shutil.copy2(entry.path, installed.path)
+    register(installed, models_dir)
+    return installed
 
 
 def find_model(name: str | None = None, rate: float | None = None, arch: str | None = None) -> ModelEntry:

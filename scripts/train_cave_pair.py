@@ -11,14 +11,12 @@ registered in models/manifest.json; measure them with scripts/measure_models.py.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from hsicodec.checkpoints import SHIPPED_MODELS, read_manifest, register
+from hsicodec.checkpoints import install, read_manifest
 from shared_data import DATA, manifest_scenes
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -43,8 +41,7 @@ def main() -> None:
                        *cave_files("train"), *validation, "-o", str(run), *resume]
             subprocess.run(command, check=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
         [entry] = read_manifest(run)
-        shutil.copy2(entry.path, SHIPPED_MODELS / entry.file)
-        register(dataclasses.replace(entry, directory=SHIPPED_MODELS), SHIPPED_MODELS)
+        install(entry)
         print(f"installed {name}: {entry.metrics['validation']}", file=sys.stderr, flush=True)
 
 

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shutil
 import sys
 from pathlib import Path
 
 import torch
 
-from hsicodec.checkpoints import SHIPPED_MODELS, find_model, load_model, read_manifest, register
+from hsicodec.checkpoints import find_model, install, load_model, read_manifest
 from hsicodec.errors import InputError
 from hsicodec.training.config import parse_config
 from hsicodec.training.loop import Trainer
@@ -90,8 +89,7 @@ def common_model(args: argparse.Namespace, train_scenes, validation) -> tuple:
             entry = find_model(args.init)
             if args.common_iterations == 0:
                 folder.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(entry.path, folder / entry.file)
-                register(dataclasses.replace(entry, directory=folder), folder)
+                install(entry, folder)
             else:
                 init = (load_model(entry), entry.name)
         if not (folder / "manifest.json").exists():
@@ -124,9 +122,7 @@ def main() -> None:
         run = args.runs / name
         trainer = train(config(name, args.arch, rate, args.rung_iterations, args.gan_iterations), train_scenes,
                         validation, run, common)
-        entry = trainer.export()
-        shutil.copy2(entry.path, SHIPPED_MODELS / entry.file)
-        register(dataclasses.replace(entry, directory=SHIPPED_MODELS), SHIPPED_MODELS)
+        entry = install(trainer.export())
         print(f"installed {name}: {entry.metrics['validation']}", file=sys.stderr, flush=True)
 
 

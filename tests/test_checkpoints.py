@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hsicodec import checkpoints
-from hsicodec.checkpoints import (ModelEntry, find_model, load_model, read_manifest, register, sha256_of,
+from hsicodec.checkpoints import (ModelEntry, find_model, install, load_model, read_manifest, register, sha256_of,
                                   write_manifest)
 from hsicodec.errors import ModelError
 
@@ -61,6 +61,14 @@ def test_a_changed_byte_fails_the_sha256_check_before_loading(tmp_path: Path) ->
     entry = ModelEntry(**{**shipped.to_json()}, directory=tmp_path)
     with pytest.raises(ModelError, match="sha256"):
         load_model(entry)
+
+
+def test_install_copies_a_checkpoint_and_registers_it_in_another_folder(tmp_path: Path) -> None:
+    shipped = find_model("hificse-cave31-0.4")
+    installed = install(shipped, tmp_path)
+    assert installed.path == tmp_path / shipped.file and sha256_of(installed.path) == shipped.sha256
+    assert read_manifest(tmp_path) == [installed]
+    assert load_model(installed).config == load_model(shipped).config
 
 
 def test_rate_picks_the_model_whose_measured_rate_is_nearest(tmp_path: Path, monkeypatch) -> None:
