@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from hsicodec.bench import gaps, markdown, read_csv
+from hsicodec.bench import gaps, read_csv, summary_table
 from shared_data import DATA
 
 
@@ -29,12 +30,15 @@ def main() -> None:
     parser.add_argument("--pixels", type=int, default=256 * 256)
     args = parser.parse_args()
     points, pixels = read_csv(args.results), scene_pixels()
+    unknown = sorted({p.scene for p in points} - set(pixels))
+    if unknown:
+        sys.exit(f"bench_by_size: {', '.join(unknown)}: not a scene of {DATA / 'manifest.json'}")
     for title, keep in ((f"scenes of at least {args.pixels} pixels", lambda n: n >= args.pixels),
                         (f"scenes below {args.pixels} pixels", lambda n: n < args.pixels)):
         group = [p for p in points if keep(pixels[p.scene])]
         if group:
             names = ", ".join(sorted({p.scene for p in group}))
-            print(f"## {title}: {names}\n\n{markdown(gaps(group), group).split(chr(10) * 2)[0]}\n")
+            print(f"## {title}: {names}\n\n{summary_table(gaps(group))}")
 
 
 if __name__ == "__main__":

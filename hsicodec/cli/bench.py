@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from hsicodec.bench import RATE_CONTROLLED, Point, baseline_points, gaps, markdown, model_point, plot, write_csv
+from hsicodec.bench import (RATE_CONTROLLED, Point, baseline_points, gaps, markdown, model_point, plot,
+                            summary_table, write_csv)
 from hsicodec.checkpoints import ModelEntry, find_model, installed_models
 from hsicodec.cli.coders import coder_for
 from hsicodec.cli.options import overwrite_option, quiet_option
@@ -18,12 +19,10 @@ from hsicodec.io.atomic import staged
 PAPER_RATES = (0.2, 0.4, 0.6, 0.8, 1.0)
 
 
-def named_model_points(reader: SceneReader, name: str, entry: ModelEntry, rates: tuple[float, ...]) -> list[Point]:
-    """The scene coded by one model at its own rate and, as `compress -m NAME -r RATE` does, at every
-    rate (rows `NAME -r`)."""
+def stepped_points(reader: SceneReader, name: str, entry: ModelEntry, rates: tuple[float, ...]) -> list[Point]:
+    """The scene as `compress -m NAME -r RATE` codes it at every rate (rows `NAME -r`)."""
     coder = coder_for(entry, "cpu")
-    return [model_point(reader, name, entry, coder),
-            *(model_point(reader, name, entry, coder, rate, f"{entry.name} -r") for rate in rates)]
+    return [model_point(reader, name, entry, coder, rate, f"{entry.name} -r") for rate in rates]
 
 
 def rate_controlled_points(reader: SceneReader, name: str, rates: tuple[float, ...]) -> list[Point]:
@@ -88,12 +87,11 @@ def bench(inputs: tuple[Path, ...], output: Path, model_names: tuple[str, ...], 
             continue
         with reader:
             fitting = [e for e in entries if e.fits(reader.shape[2])]
-            if model_names:
-                for entry in fitting:
-                    points += named_model_points(reader, path.stem, entry, rates)
-            else:
-                for entry in fitting:
-                    points.append(model_point(reader, path.stem, entry, coder_for(entry, "cpu")))
+            for entry in fitting:
+                points.append(model_point(reader, path.stem, entry, coder_for(entry, "cpu")))
+                if model_names:
+                    points += stepped_points(reader, path.stem, entry, rates)
+            if not model_names:
                 points += rate_controlled_points(reader, path.stem, rates)
             cube = reader.read(0, 0, *reader.shape[:2])
             targets = sorted({*rates, *(round(p.bpp, 4) for p in points if p.scene == path.stem)})
@@ -102,9 +100,10 @@ def bench(inputs: tuple[Path, ...], output: Path, model_names: tuple[str, ...], 
         raise InputError("no scene to benchmark")
     output.mkdir(parents=True, exist_ok=True)
     write_csv(points, output / "results.csv")
-    text = markdown(gaps(points), points)
+    rows = gaps(points)
+    text = markdown(rows, points)
     plot(points, "psnr", output / "rd_psnr.png")
     plot(points, "sam", output / "rd_sam.png")
     with staged() as staging:
         staging.temp(report).write_text(text)
-    click.echo(text.split("\n\n")[0])
+    click.echo(summary_table(rows), nl=False)
