@@ -42,8 +42,8 @@ def hsic_request(path: Path) -> tuple[str, float | None] | None:
 @output_option
 @click.option("-r", "--rate", type=click.FloatRange(min=0, min_open=True),
               help="Target bits per pixel of each file (file bits / (H*W)): picks the installed klt model "
-                   "(any sensor) with the best measured quality at this rate, then sets its latent step so that the file lands "
-                   "at this rate.")
+                   "(any sensor) with the best measured quality at this rate, then sets its latent step so that "
+                   "the file lands at this rate.")
 @click.option("-m", "--model", "model_name",
               help="Model by name (see `hsicodec models`; folders in $HSICODEC_MODELS come first). Alone, it "
                    "codes at the model's own rate; with -r, at the requested one. A bands model (one sensor's band "
