@@ -53,6 +53,16 @@ def test_bench_writes_csv_markdown_and_plots_at_matched_rates(tmp_path: Path) ->
     assert_one_line_error(again.stderr)
 
 
+def test_bench_by_size_names_a_scene_it_cannot_size_in_one_line(tmp_path: Path) -> None:
+    results = tmp_path / "results.csv"
+    results.write_text("scene,method,model,target_bpp,bpp,psnr,ssim,sam\nnowhere,JPEG 2000,,0.4,0.4,30,0.9,5\n")
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_by_size.py"), str(results)],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 1 and done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.startswith("bench_by_size: nowhere: not a scene of ") and line.endswith("manifest.json")
+
+
 def test_matched_rate_interpolates_in_log_bpp_and_never_extrapolates() -> None:
     curve = [Point("s", "b", "", 1, 1.0, 30.0, 0.9, 5.0), Point("s", "b", "", 4, 4.0, 40.0, 0.95, 2.0)]
     assert at_rate(curve, 2.0, "psnr") == 35.0  # halfway in log(bpp)
