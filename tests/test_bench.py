@@ -63,6 +63,13 @@ def test_bench_by_size_names_a_scene_it_cannot_size_in_one_line(tmp_path: Path) 
     assert line.startswith("bench_by_size: nowhere: not a scene of ") and line.endswith("manifest.json")
 
 
+def test_bench_refuses_a_rate_that_is_not_positive_as_a_usage_error(tmp_path: Path) -> None:
+    for rate in ("0", "-1", "abc"):
+        done = invoke("bench", ABU, "-o", tmp_path / "report", "--rates", rate)
+        assert done.exit_code == 2 and "--rates" in done.stderr and "Traceback" not in done.output
+        assert not (tmp_path / "report").exists()
+
+
 def test_matched_rate_interpolates_in_log_bpp_and_never_extrapolates() -> None:
     curve = [Point("s", "b", "", 1, 1.0, 30.0, 0.9, 5.0), Point("s", "b", "", 4, 4.0, 40.0, 0.95, 2.0)]
     assert at_rate(curve, 2.0, "psnr") == 35.0  # halfway in log(bpp)

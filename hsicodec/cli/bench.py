@@ -45,7 +45,7 @@ def rate_controlled_points(reader: SceneReader, name: str, rates: tuple[float, .
               help="Report folder: results.csv, report.md, rd_psnr.png, rd_sam.png.")
 @click.option("-m", "--model", "model_names", multiple=True,
               help="Models to run (repeat the option); default: every installed model that fits each scene.")
-@click.option("--rates", type=float, multiple=True, default=PAPER_RATES, show_default=True,
+@click.option("--rates", type=click.FloatRange(min=0, min_open=True), multiple=True, default=PAPER_RATES, show_default=True,
               help="Rates (bpp) of the `compress -r` rows and of the baseline curves; each model's own rate "
                    "is added to the baselines'.")
 @click.option("--var", help="Variable holding the cube in .mat files.")
