@@ -3,7 +3,9 @@
 Compression reads the scene twice, tile by tile: once for the value range and
 spectral statistics (exact, streamed), once to code each tile; with a target
 rate, up to 32 sampled tiles are analysed in between to choose the latent step
-(`rate_control`) and kept for the second pass. Peak memory is set by the tile
+(`rate_control`) and kept for the second pass. With the ``klt`` front-end, a
+few of them are decoded to choose the basis rows worth storing (`components`),
+and the sample is analysed and the step chosen again with that basis. Peak memory is set by the tile
 size, not by the scene size.
 """
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from hsicodec.checkpoints import ModelEntry
+from hsicodec.components import AUDIT_TILES, choose_components
 from hsicodec.container import FileHeader, HsicReader, HsicWriter, Normalisation, Rect, TilePayload, side_bytes
 from hsicodec.errors import ContainerError, DecodeError, InputError
 from hsicodec.frontend import FrontEnd, fit_front_end
@@ -22,7 +25,7 @@ from hsicodec.io import SceneReader
 from hsicodec.klt import SpectralStats
 from hsicodec.latent_coding import Analysis, CodedLatents, LatentCoder
 from hsicodec.nn.hific import HiFiC
-from hsicodec.rate_control import RateChoice, choose_step, sample_tiles
+from hsicodec.rate_control import SAMPLE_TILES, RateChoice, choose_step, sample_tiles
 
 DEFAULT_TILE = 256
 DECODE_BATCH = 4
@@ -80,13 +83,19 @@ def source_bytes(reader: HsicReader) -> int:
     return int(reader.metadata.get("source_bytes", 0)) or raw
 
 
+Sample = dict[int, tuple[np.ndarray, Analysis, np.ndarray | None]]
+"""Analysed tiles by index: padded planes, latents, nodata mask."""
+
+
 def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: LatentCoder,
                    tile_size: int = DEFAULT_TILE, progress: Progress | None = None,
                    target_bpp: float | None = None) -> RateChoice | None:
     """Write `reader`'s scene to `output` (.hsic), atomically. Progress counts `progress_total` steps.
 
     With `target_bpp` (file bits / (H*W)), the latent step is chosen to reach it
-    and the choice is returned; otherwise the model's own step (1) is used.
+    and the choice is returned; otherwise the model's own step (1) is used. For
+    the ``klt`` front-end, the basis rows are then chosen by what the model
+    rebuilds at that step (`components`), and the step is chosen again.
     """
     height, width, bands = reader.shape
     if height * width * bands == 0:
@@ -97,28 +106,44 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
                         components=entry.channels if entry.front_end == "klt" else 0,
                         model_name=entry.name, model_sha256=entry.sha256)
     grid = header.tile_grid()
-    front = fit_front_end(scene_statistics(reader, grid, progress), entry.front_end, entry.channels)
+    stats = scene_statistics(reader, grid, progress)
+    front = fit_front_end(stats, entry.front_end, entry.channels)
     metadata = {"scene": reader.meta.to_json(), "source_name": reader.path.name,
                 "source_bytes": reader.storage_bytes, "target_bpp": target_bpp}
 
-    def analysed(index: int) -> tuple[Analysis, np.ndarray | None]:
-        block = reader.read(*grid[index])
-        mask = nodata_mask(block, reader.meta.nodata)
-        return coder.analyse(pad_to_stride(front.planes(block, mask))), mask
-
-    choice, sampled = None, {}
-    if target_bpp is not None:
-        for index in sample_tiles(len(grid)):
-            sampled[index] = analysed(index)
+    def analysed(indices: list[int]) -> Sample:
+        sample = {}
+        for index in indices:
+            block = reader.read(*grid[index])
+            mask = nodata_mask(block, reader.meta.nodata)
+            planes = pad_to_stride(front.planes(block, mask))
+            sample[index] = planes, coder.analyse(planes), mask
             if progress:
                 progress(1)
+        return sample
+
+    def step_for(sample: Sample) -> RateChoice | None:
+        if not rate_controlled:
+            return None
         fixed = side_bytes(header, front.norm, front.basis, metadata)
-        choice = choose_step(coder, [(latents, grid[i], mask) for i, (latents, mask) in sampled.items()],
-                             target_bpp * height * width / 8, fixed, height * width)
-        header = dataclasses.replace(header, latent_step=choice.step)
+        return choose_step(coder, [(latents, grid[i], mask) for i, (_, latents, mask) in sample.items()],
+                           target_bpp * height * width / 8, fixed, height * width)
+
+    rate_controlled, klt = target_bpp is not None, entry.front_end == "klt"
+    sampled = sample_tiles(len(grid), SAMPLE_TILES if rate_controlled else AUDIT_TILES)
+    sample = analysed(sampled) if rate_controlled or klt else {}
+    choice = step_for(sample)
+    step = choice.step if choice else 1.0
+    if klt:
+        kept = choose_components(*audit(coder, sample, grid, step))
+        front = fit_front_end(stats, "klt", entry.channels, kept.kept, kept.error_budget)
+        sample = analysed(sampled) if rate_controlled else {}
+        choice = step_for(sample)
+        step = choice.step if choice else 1.0
+    header = dataclasses.replace(header, latent_step=step)
     with HsicWriter(output, header, front.norm, front.basis, metadata) as writer:
         for index, (row0, col0, tile_height, tile_width) in enumerate(grid):
-            latents, mask = sampled.pop(index, None) or analysed(index)
+            _, latents, mask = sample.pop(index, None) or analysed([index])[index]
             coded = coder.code(latents, header.latent_step)
             writer.add_tile(TilePayload(index=index, row0=row0, col0=col0, height=tile_height,
                                         width=tile_width, y_shape=coded.y_shape, z_shape=coded.z_shape,
@@ -129,9 +154,25 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
     return choice
 
 
-def progress_total(n_tiles: int, rate_controlled: bool) -> int:
-    """Steps `compress_scene` reports: every tile twice, plus the tiles sampled to choose the step."""
-    return 2 * n_tiles + (len(sample_tiles(n_tiles)) if rate_controlled else 0)
+def audit(coder: LatentCoder, sample: Sample, grid: list[Rect], step: float) -> tuple[list, list]:
+    """Planes of up to AUDIT_TILES sampled tiles, cropped to the scene, and the model's reconstructions at `step`."""
+    indices = list(sample)
+    chosen = [indices[i] for i in sample_tiles(len(indices), AUDIT_TILES)]
+    rebuilt = coder.synthesise([coder.dequantise(sample[i][1], step) for i in chosen], DECODE_BATCH)
+    crops = [grid[i][2:] for i in chosen]
+    return ([sample[i][0][:, :h, :w] for i, (h, w) in zip(chosen, crops)],
+            [r[:, :h, :w] for r, (h, w) in zip(rebuilt, crops)])
+
+
+def progress_total(n_tiles: int, rate_controlled: bool, klt: bool) -> int:
+    """Steps `compress_scene` reports: every tile twice, plus the tiles sampled to choose the step
+    (twice for ``klt``, once before and once after the choice of components) or to audit the components."""
+    sampled = len(sample_tiles(n_tiles, SAMPLE_TILES if rate_controlled else AUDIT_TILES))
+    if rate_controlled:
+        sampled *= 2 if klt else 1
+    elif not klt:
+        sampled = 0
+    return 2 * n_tiles + sampled
 
 
 def rate_figures(file_bytes: int, shape: tuple[int, int, int], source_bytes: int) -> dict[str, float]:

@@ -41,8 +41,8 @@ MAX_LATENT_ELEMENTS = (1 << 31) - 1
 BASIS_ERROR_BUDGET = 1e-5
 """Per-band MSE (normalised scene) that the stored basis may add: 50 dB below the peak, far below the
 codec's own error (25-35 dB): on a 205-band AVIRIS scene, 60 dB cost 58% more basis bytes for no PSNR gain."""
-MEAN_EXPONENT = -14
-"""The mean spectrum (normalised units) is stored in steps of 2**-14."""
+MAX_MEAN_EXPONENT = -2
+"""The mean spectrum (normalised units, in [0, 1]) is stored in steps of at most 2**-2."""
 MAX_LEVEL = (1 << 30) - 1
 """Basis rows are stored as int16 in [-32767, 32767] times a power of two."""
 MIN_EXPONENT, MAX_EXPONENT = -149, 113
@@ -167,20 +167,25 @@ class TilePayload:
 
 def quantise_basis(b: SpectralBasis, variances: np.ndarray | None = None,
                    error_budget: float = BASIS_ERROR_BUDGET) -> SpectralBasis:
-    """The basis exactly as a `.hsic` file stores it (idempotent for the same variances).
+    """The basis exactly as a `.hsic` file stores it (idempotent for the same variances and budget).
 
-    The mean is stored in steps of 2**MEAN_EXPONENT. Row k is stored in steps of
-    the largest power of two s_k with variances[k] * s_k**2 / 12 <= error_budget / K,
+    The budget is shared by the mean and the n rows of non-zero variance: the
+    mean is stored in steps of the largest power of two s_0 <= 2**MAX_MEAN_EXPONENT
+    with s_0**2 / 12 <= error_budget / (n + 1), row k in steps of the largest
+    power of two s_k with variances[k] * s_k**2 / 12 <= error_budget / (n + 1),
     so the basis adds at most about `error_budget` to the per-band MSE of the
-    normalised scene (variances: of the KLT components; 1 when not given).
+    normalised scene (variances: of the KLT components; 1 when not given). A row
+    of zero variance is stored as zeros, with exponent 0.
     """
     mean, basis = _checked_basis(b)
     k = basis.shape[0]
     variances = np.ones(k) if variances is None else np.asarray(variances, dtype=np.float64)
-    steps = np.sqrt(12 * error_budget / (max(k, 1) * np.maximum(variances, 1e-30)))
-    row_exponents = np.clip(np.floor(np.log2(steps)), MIN_EXPONENT, MAX_EXPONENT)
-    exponents = np.concatenate([[MEAN_EXPONENT], row_exponents]).astype(np.int16)
-    values = np.concatenate([mean[None], basis])
+    share = error_budget / (np.count_nonzero(variances > 0) + 1)
+    steps = np.sqrt(12 * share / np.maximum(variances, 1e-30))
+    row_exponents = np.where(variances > 0, np.clip(np.floor(np.log2(steps)), MIN_EXPONENT, MAX_EXPONENT), 0)
+    mean_exponent = np.clip(np.floor(np.log2(np.sqrt(12 * share))), MIN_EXPONENT, MAX_MEAN_EXPONENT)
+    exponents = np.concatenate([[mean_exponent], row_exponents]).astype(np.int16)
+    values = np.concatenate([mean[None], np.where(variances[:, None] > 0, basis, 0.0)])
     levels = np.rint(np.ldexp(values.astype(np.float64), -exponents.astype(np.int64)[:, None]))
     if np.abs(levels).max(initial=0) > MAX_LEVEL:
         raise ValueError("basis or mean too large to store")

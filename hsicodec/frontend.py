@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hsicodec.container import Normalisation, SpectralBasis, quantise_basis
+from hsicodec.container import BASIS_ERROR_BUDGET, Normalisation, SpectralBasis, quantise_basis
 from hsicodec.klt import SpectralStats, fit_klt, from_components, to_components, value_range
 
 FRONT_ENDS = ("klt", "bands")
@@ -80,10 +80,14 @@ class FrontEnd:
                                 mixing.astype(np.float32))
 
 
-def fit_front_end(stats: SpectralStats, kind: str, components: int) -> FrontEnd:
+def fit_front_end(stats: SpectralStats, kind: str, components: int, kept: np.ndarray | None = None,
+                  error_budget: float = BASIS_ERROR_BUDGET) -> FrontEnd:
     """A scene's front-end from its statistics; the KLT basis is quantised as the container stores it.
 
-    An all-nodata scene gets a unit range (and a zero basis for ``klt``).
+    For ``klt``, the rows `kept` marks False are stored as zeros (their planes are
+    then left out of the code), and the others are quantised to `error_budget`
+    (see `quantise_basis`). An all-nodata scene gets a unit range (and a zero
+    basis for ``klt``).
     """
     if kind not in FRONT_ENDS:
         raise ValueError(f"unknown front-end {kind!r}; expected one of {FRONT_ENDS}")
@@ -96,4 +100,6 @@ def fit_front_end(stats: SpectralStats, kind: str, components: int) -> FrontEnd:
     if kind == "bands":
         return FrontEnd(norm, None, fill)
     mean, basis, variances = fit_klt(stats, components)
-    return FrontEnd(norm, quantise_basis(SpectralBasis(mean, basis), variances), fill)
+    if kept is not None:
+        basis, variances = np.where(kept[:, None], basis, 0.0), np.where(kept, variances, 0.0)
+    return FrontEnd(norm, quantise_basis(SpectralBasis(mean, basis), variances, error_budget), fill)

@@ -103,6 +103,10 @@ class LatentCoder:
             symbol_crc=_symbols_crc(z_symbols, y_symbols),
         )
 
+    def dequantise(self, latents: Analysis, step: float = 1.0) -> np.ndarray:
+        """The y a decoder gets from `code(latents, step)`, without the range coder."""
+        return (np.rint((latents.y - latents.means) / step) * step + latents.means).astype(np.float32)
+
     def encode(self, u: np.ndarray, step: float = 1.0) -> CodedLatents:
         """Component planes (C, H, W) -> bitstreams."""
         return self.code(self.analyse(u), step)

@@ -113,8 +113,9 @@ def compress_job(job: Job, settings: CompressSettings) -> tuple[dict, str]:
     started = time.perf_counter()
     with open_scene(job.source, var=settings.var) as reader:
         tiles = len(tile_rects(reader.shape[0], reader.shape[1], settings.tile_size))
-        with tqdm(total=progress_total(tiles, settings.rate is not None), desc=job.source.name, unit="tile",
-                  disable=True if settings.quiet else None, leave=False) as bar:
+        steps = progress_total(tiles, settings.rate is not None, entry.front_end == "klt")
+        with tqdm(total=steps, desc=job.source.name, unit="tile", disable=True if settings.quiet else None,
+                  leave=False) as bar:
             choice = compress_scene(reader, job.target, entry, coder, settings.tile_size, bar.update, settings.rate)
         record = {"input": str(job.source), "output": str(job.target), "status": "ok", "model": entry.name,
                   **rate_figures(job.target.stat().st_size, reader.shape, reader.storage_bytes)}

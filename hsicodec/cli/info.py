@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import numpy as np
 
 from hsicodec.cli.options import describe_rate, emit, json_option
 from hsicodec.codec import rate_figures, source_bytes
@@ -24,10 +25,11 @@ def info(file: Path, as_json: bool) -> None:
     """
     with HsicReader(file) as reader:
         h = reader.header
+        stored = 0 if reader.basis is None else int(np.count_nonzero(np.any(reader.basis.basis, axis=1)))
         shape = (h.height, h.width, h.bands)
         record = {"file": str(file), "height": h.height, "width": h.width, "bands": h.bands, "dtype": h.dtype,
                   "byteorder": h.byteorder, "model": h.model_name, "model_sha256": h.model_sha256,
-                  "components": h.components, "tile_size": h.tile_size, "tiles": h.n_tiles,
+                  "components": h.components, "stored_components": stored, "tile_size": h.tile_size, "tiles": h.n_tiles,
                   "latent_step": h.latent_step, "target_bpp": reader.metadata.get("target_bpp"),
                   "value_range": [reader.norm.lo, reader.norm.hi],
                   **rate_figures(reader.file_bytes, shape, source_bytes(reader)),
@@ -36,7 +38,7 @@ def info(file: Path, as_json: bool) -> None:
     lines = [
         f"{file}: {h.height} x {h.width} x {h.bands} {h.dtype} ({'little' if h.byteorder == '<' else 'big'}-endian)",
         f"  model       {h.model_name} (sha256 {h.model_sha256[:12]}...), "
-        + (f"{h.components} KLT components" if h.components else "bands front-end"),
+        + (f"{h.components} KLT components, {stored} stored" if h.components else "bands front-end"),
         f"  tiles       {h.n_tiles} of {h.tile_size} x {h.tile_size}",
         f"  size        {describe_rate(record)}"
         + (f" (asked for {record['target_bpp']:g} bpp; latent step {h.latent_step:.4g})"
