@@ -89,13 +89,14 @@ Sample = dict[int, tuple[np.ndarray, Analysis, np.ndarray | None]]
 
 def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: LatentCoder,
                    tile_size: int = DEFAULT_TILE, progress: Progress | None = None,
-                   target_bpp: float | None = None) -> RateChoice | None:
+                   target_bpp: float | None = None, choose_rows: bool = True) -> RateChoice | None:
     """Write `reader`'s scene to `output` (.hsic), atomically. Progress counts `progress_total` steps.
 
     With `target_bpp` (file bits / (H*W)), the latent step is chosen to reach it
     and the choice is returned; otherwise the model's own step (1) is used. For
     the ``klt`` front-end, the basis rows are then chosen by what the model
-    rebuilds at that step (`components`), and the step is chosen again.
+    rebuilds at that step (`components`), and the step is chosen again;
+    `choose_rows=False` stores every row at the container's default budget.
     """
     height, width, bands = reader.shape
     if height * width * bands == 0:
@@ -129,12 +130,12 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
         return choose_step(coder, [(latents, grid[i], mask) for i, (_, latents, mask) in sample.items()],
                            target_bpp * height * width / 8, fixed, height * width)
 
-    rate_controlled, klt = target_bpp is not None, entry.front_end == "klt"
+    rate_controlled, choosing = target_bpp is not None, entry.front_end == "klt" and choose_rows
     sampled = sample_tiles(len(grid), SAMPLE_TILES if rate_controlled else AUDIT_TILES)
-    sample = analysed(sampled) if rate_controlled or klt else {}
+    sample = analysed(sampled) if rate_controlled or choosing else {}
     choice = step_for(sample)
     step = choice.step if choice else 1.0
-    if klt:
+    if choosing:
         kept = choose_components(*audit(coder, sample, grid, step))
         front = fit_front_end(stats, "klt", entry.channels, kept.kept, kept.error_budget)
         sample = analysed(sampled) if rate_controlled else {}
@@ -164,15 +165,12 @@ def audit(coder: LatentCoder, sample: Sample, grid: list[Rect], step: float) -> 
             [r[:, :h, :w] for r, (h, w) in zip(rebuilt, crops)])
 
 
-def progress_total(n_tiles: int, rate_controlled: bool, klt: bool) -> int:
-    """Steps `compress_scene` reports: every tile twice, plus the tiles sampled to choose the step
-    (twice for ``klt``, once before and once after the choice of components) or to audit the components."""
+def progress_total(n_tiles: int, rate_controlled: bool, chooses_rows: bool) -> int:
+    """Steps `compress_scene` reports: every tile twice, plus the tiles sampled to choose the step and,
+    for a ``klt`` model, to choose the rows (with a rate, the sample is analysed again after the choice)."""
     sampled = len(sample_tiles(n_tiles, SAMPLE_TILES if rate_controlled else AUDIT_TILES))
-    if rate_controlled:
-        sampled *= 2 if klt else 1
-    elif not klt:
-        sampled = 0
-    return 2 * n_tiles + sampled
+    passes = (1 if rate_controlled else 0) + (1 if chooses_rows else 0)
+    return 2 * n_tiles + passes * sampled
 
 
 def rate_figures(file_bytes: int, shape: tuple[int, int, int], source_bytes: int) -> dict[str, float]:

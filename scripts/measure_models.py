@@ -87,6 +87,12 @@ def rate_curve(entry: ModelEntry, coder: LatentCoder, scenes: list[tuple[str, Pa
     return curve
 
 
+def record_metrics(measured: ModelEntry, metrics: dict) -> None:
+    """Store one model's metrics in the manifest as it is now (a ladder run may have added rungs meanwhile)."""
+    write_manifest([ModelEntry(**{**e.to_json(), "metrics": metrics}) if e.sha256 == measured.sha256 else e
+                    for e in read_manifest()])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="*", help="names to measure (default: all installed)")
@@ -95,14 +101,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     scenes = manifest_scenes(args.data, "eval")
-    entries = read_manifest()
-    updated = []
-    for entry in entries:
+    for entry in read_manifest():
         if args.models and entry.name not in args.models:
-            updated.append(entry)
             continue
         metrics = measure(entry, scenes)
-        updated.append(ModelEntry(**{**entry.to_json(), "metrics": metrics}))
+        record_metrics(entry, metrics)
         print(f"\n{entry.name}\n| scene | H x W x B | bytes | bpp | bpppb | PSNR dB | SSIM | SAM deg | compress MB/s | decode MB/s |")
         print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for name, r in metrics["eval"].items():
@@ -112,7 +115,6 @@ def main() -> None:
         m = metrics["eval_mean"]
         print(f"| mean | | | {m['bpp']:.3f} | {m['bpppb']:.4f} | {m['psnr']:.2f} | {m['ssim']:.4f} "
               f"| {m['sam']:.2f} | | |")
-    write_manifest(updated)
 
 
 if __name__ == "__main__":
