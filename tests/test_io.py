@@ -549,6 +549,16 @@ def test_scene_meta_survives_strict_json(scene_id, data_dir):
     assert again.band_names == meta.band_names and again.wavelengths == meta.wavelengths
 
 
+def test_empty_metadata_fields_are_left_out_and_come_back_as_defaults(data_dir):
+    """A .mat scene has no wavelengths, map or tags: its stored metadata is only what it has."""
+    entry = next(e for e in EVAL if e["id"] == "abu_urban_4")
+    with open_scene(scene_path(entry)) as scene:
+        meta = scene.meta
+    stored = meta.to_json()
+    assert set(stored) == {"byteorder", "source_format"}
+    assert SceneMeta.from_json(stored) == meta
+
+
 def test_default_band_names_are_stored_as_a_marker_and_come_back_exactly(data_dir):
     entry = next(e for e in EVAL if e["id"] == "enmap_potsdam_192_96")
     with open_scene(scene_path(entry)) as scene:

@@ -40,8 +40,12 @@ class SceneMeta:
     source_format: str
 
     def to_json(self) -> dict:
-        """Plain JSON types only; non-finite floats become the strings 'nan', 'inf', '-inf'."""
-        return {
+        """Plain JSON types only; non-finite floats become the strings 'nan', 'inf', '-inf'.
+
+        Fields that are None or empty are left out (`from_json` gives them their
+        defaults): on a small scene every byte of metadata counts in the rate.
+        """
+        full = {
             "byteorder": self.byteorder,
             "interleave": self.interleave,
             "nodata": None if self.nodata is None else _enc(self.nodata),
@@ -58,6 +62,7 @@ class SceneMeta:
             "band_tags": [dict(t) for t in self.band_tags],
             "source_format": self.source_format,
         }
+        return {k: v for k, v in full.items() if k == "source_format" or v not in (None, {}, [])}
 
     def _names_json(self) -> list[str] | str | None:
         """The band names, or NAMES_FROM_WAVELENGTHS when they are exactly the wavelengths' default
