@@ -83,8 +83,8 @@ def source_bytes(reader: HsicReader) -> int:
     return int(reader.metadata.get("source_bytes", 0)) or raw
 
 
-Sample = dict[int, tuple[np.ndarray, Analysis, np.ndarray | None]]
-"""Analysed tiles by index: padded planes, latents, nodata mask."""
+Sample = dict[int, tuple[np.ndarray | None, Analysis, np.ndarray | None]]
+"""Analysed tiles by index: padded planes (kept for the audited tiles only), latents, nodata mask."""
 
 
 def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: LatentCoder,
@@ -112,13 +112,17 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
     metadata = {"scene": reader.meta.to_json(), "source_name": reader.path.name,
                 "source_bytes": reader.storage_bytes, "target_bpp": target_bpp}
 
-    def analysed(indices: list[int]) -> Sample:
+    def analysed(index: int) -> tuple[np.ndarray, Analysis, np.ndarray | None]:
+        block = reader.read(*grid[index])  # with the current `front`, refitted once the rows are chosen
+        mask = nodata_mask(block, reader.meta.nodata)
+        planes = pad_to_stride(front.planes(block, mask))
+        return planes, coder.analyse(planes), mask
+
+    def sampled_tiles(indices: list[int]) -> Sample:
         sample = {}
         for index in indices:
-            block = reader.read(*grid[index])
-            mask = nodata_mask(block, reader.meta.nodata)
-            planes = pad_to_stride(front.planes(block, mask))
-            sample[index] = planes, coder.analyse(planes), mask
+            planes, latents, mask = analysed(index)
+            sample[index] = planes if index in audited else None, latents, mask
             if progress:
                 progress(1)
         return sample
@@ -132,19 +136,20 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
 
     rate_controlled, choosing = target_bpp is not None, entry.front_end == "klt" and choose_rows
     sampled = sample_tiles(len(grid), SAMPLE_TILES if rate_controlled else AUDIT_TILES)
-    sample = analysed(sampled) if rate_controlled or choosing else {}
+    audited = {sampled[i] for i in sample_tiles(len(sampled), AUDIT_TILES)}
+    sample = sampled_tiles(sampled) if rate_controlled or choosing else {}
     choice = step_for(sample)
     step = choice.step if choice else 1.0
     if choosing:
-        kept = choose_components(*audit(coder, sample, grid, step))
+        kept = choose_components(*audit(coder, {i: sample[i] for i in audited}, grid, step))
         front = fit_front_end(stats, "klt", entry.channels, kept.kept, kept.error_budget)
-        sample = analysed(sampled) if rate_controlled else {}
+        sample = sampled_tiles(sampled) if rate_controlled else {}
         choice = step_for(sample)
         step = choice.step if choice else 1.0
     header = dataclasses.replace(header, latent_step=step)
     with HsicWriter(output, header, front.norm, front.basis, metadata) as writer:
         for index, (row0, col0, tile_height, tile_width) in enumerate(grid):
-            _, latents, mask = sample.pop(index, None) or analysed([index])[index]
+            _, latents, mask = sample.pop(index, None) or analysed(index)
             coded = coder.code(latents, header.latent_step)
             writer.add_tile(TilePayload(index=index, row0=row0, col0=col0, height=tile_height,
                                         width=tile_width, y_shape=coded.y_shape, z_shape=coded.z_shape,
@@ -156,12 +161,10 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
 
 
 def audit(coder: LatentCoder, sample: Sample, grid: list[Rect], step: float) -> tuple[list, list]:
-    """Planes of up to AUDIT_TILES sampled tiles, cropped to the scene, and the model's reconstructions at `step`."""
-    indices = list(sample)
-    chosen = [indices[i] for i in sample_tiles(len(indices), AUDIT_TILES)]
-    rebuilt = coder.synthesise([coder.dequantise(sample[i][1], step) for i in chosen], DECODE_BATCH)
-    crops = [grid[i][2:] for i in chosen]
-    return ([sample[i][0][:, :h, :w] for i, (h, w) in zip(chosen, crops)],
+    """The planes of sampled tiles, cropped to the scene, and the model's reconstructions of them at `step`."""
+    rebuilt = coder.synthesise([coder.dequantise(latents, step) for _, latents, _ in sample.values()], DECODE_BATCH)
+    crops = [grid[i][2:] for i in sample]
+    return ([planes[:, :h, :w] for (planes, _, _), (h, w) in zip(sample.values(), crops)],
             [r[:, :h, :w] for r, (h, w) in zip(rebuilt, crops)])
 
 

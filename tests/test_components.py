@@ -10,7 +10,7 @@ from cli_helpers import invoke, json_lines
 from conftest import scene_path, scenes
 
 from hsicodec.checkpoints import find_model, load_model
-from hsicodec.codec import compress_scene, scene_statistics
+from hsicodec.codec import compress_scene, progress_total, scene_statistics
 from hsicodec.components import BASIS_SHARE, choose_components
 from hsicodec.container import BASIS_ERROR_BUDGET, HsicReader, quantise_basis, tile_rects
 from hsicodec.frontend import fit_front_end
@@ -20,6 +20,7 @@ from hsicodec.latent_coding import LatentCoder
 from hsicodec.verify import verify_file
 
 ABU_URBAN = scene_path(next(s for s in scenes("eval") if s["id"] == "abu_urban_4"))  # 100x100x205
+FEATHERS = scene_path(next(s for s in scenes("eval") if s["id"] == "cave_feathers"))  # 256x256x31
 
 
 def test_a_plane_rebuilt_no_better_than_zero_is_left_out() -> None:
@@ -81,3 +82,14 @@ def test_on_a_small_real_scene_leaving_out_planes_cuts_the_file_not_the_quality(
             assert info["stored_components"] == int((np.abs(reader.basis.basis).sum(axis=1) > 0).sum())
         stored[name] = info["stored_components"]
     assert stored["chosen"] < stored["all"]  # (the default budget's coarse steps round the weakest rows to 0)
+
+
+@pytest.mark.parametrize("model", ["hificse-klt16-0.4", "hificse-cave31-0.4"])
+@pytest.mark.parametrize("rate", [None, 0.4])
+def test_the_progress_bar_counts_every_step_of_compress(model: str, rate: float | None, tmp_path: Path) -> None:
+    entry = find_model(model)
+    coder = LatentCoder(load_model(entry), torch.device("cpu"))
+    steps = []
+    with open_scene(FEATHERS) as reader:
+        compress_scene(reader, tmp_path / "a.hsic", entry, coder, 64, steps.append, rate)
+    assert len(steps) == progress_total(16, rate is not None, entry.front_end == "klt")  # 4 x 4 tiles of 64
