@@ -1,6 +1,6 @@
 """Measure installed models on the `eval` split with the real coder; record it in models/manifest.json.
 
-    python scripts/measure_models.py [--models NAME ...] [--markdown]
+    python scripts/measure_models.py [--models NAME ...]
 
 For every eval scene the model codes (a `bands` model: its sensor's only):
 compress to a temporary .hsic, decode it again, and measure bpp (every byte

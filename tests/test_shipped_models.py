@@ -1,4 +1,4 @@
-"""The shipped checkpoints: the klt rate ladder and the CAVE `bands` pair, used through the command line."""
+"""The shipped checkpoints: the klt rate ladders and the CAVE `bands` pair, used through the command line."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,10 +22,12 @@ def _listed() -> dict[str, dict]:
     return {m["name"]: m for m in json_lines(result.stdout)}
 
 
-def test_models_lists_the_hificse_ladder_and_the_cave_pair_with_measured_figures() -> None:
+def test_models_lists_the_three_klt_ladders_and_the_cave_pair_with_measured_figures() -> None:
     listed = _listed()
-    ladder = sorted(m["target_bpp"] for m in listed.values() if m["arch"] == "hificse" and m["front_end"] == "klt")
-    assert ladder == list(LADDER)
+    for arch in ("hific", "hificse", "hific3d"):
+        rungs = [m for m in listed.values() if m["arch"] == arch and m["front_end"] == "klt"]
+        assert sorted(m["target_bpp"] for m in rungs) == list(LADDER), arch
+        assert all(m["metrics"]["curve"] for m in rungs), arch
     for name in CAVE_PAIR:
         entry = listed[name]
         assert (entry["front_end"], entry["channels"]) == ("bands", 31)
