@@ -29,7 +29,8 @@ def info(file: Path, as_json: bool) -> None:
         shape = (h.height, h.width, h.bands)
         record = {"file": str(file), "height": h.height, "width": h.width, "bands": h.bands, "dtype": h.dtype,
                   "byteorder": h.byteorder, "model": h.model_name, "model_sha256": h.model_sha256,
-                  "components": h.components, "stored_components": stored, "tile_size": h.tile_size, "tiles": h.n_tiles,
+                  "components": h.components, "stored_components": stored, "tile_size": h.tile_size,
+                  "tiles": h.n_tiles,
                   "latent_step": h.latent_step, "target_bpp": reader.metadata.get("target_bpp"),
                   "value_range": [reader.norm.lo, reader.norm.hi],
                   **rate_figures(reader.file_bytes, shape, source_bytes(reader)),
