@@ -100,6 +100,6 @@ def fit_front_end(stats: SpectralStats, kind: str, components: int, kept: np.nda
     if kind == "bands":
         return FrontEnd(norm, None, fill)
     mean, basis, variances = fit_klt(stats, components)
-    if kept is not None:
-        basis, variances = np.where(kept[:, None], basis, 0.0), np.where(kept, variances, 0.0)
+    if kept is not None:  # quantise_basis stores rows of zero variance as zeros
+        variances = np.where(kept, variances, 0.0)
     return FrontEnd(norm, quantise_basis(SpectralBasis(mean, basis), variances, error_budget), fill)

@@ -94,7 +94,7 @@ class LatentCoder:
     def code(self, latents: Analysis, step: float = 1.0) -> CodedLatents:
         """Range-code analysed latents with latent step `step`."""
         z_symbols = latents.z_symbols
-        y_symbols = np.rint((latents.y - latents.means) / step).astype(np.int32)
+        y_symbols = _y_symbols(latents, step)
         return CodedLatents(
             y_shape=tuple(latents.y.shape),
             z_shape=tuple(z_symbols.shape),
@@ -105,7 +105,7 @@ class LatentCoder:
 
     def dequantise(self, latents: Analysis, step: float = 1.0) -> np.ndarray:
         """The y a decoder gets from `code(latents, step)`, without the range coder."""
-        return (np.rint((latents.y - latents.means) / step) * step + latents.means).astype(np.float32)
+        return (_y_symbols(latents, step) * step + latents.means).astype(np.float32)
 
     def encode(self, u: np.ndarray, step: float = 1.0) -> CodedLatents:
         """Component planes (C, H, W) -> bitstreams."""
@@ -150,6 +150,11 @@ class LatentCoder:
     def decode(self, coded: CodedLatents, step: float = 1.0) -> np.ndarray:
         """Bitstreams coded with latent step `step` -> reconstructed planes (C, H, W) float32 on the CPU."""
         return self.synthesise([self.decode_latents(coded, step)])[0]
+
+
+def _y_symbols(latents: Analysis, step: float) -> np.ndarray:
+    """y's coded values: round((y - mean) / step)."""
+    return np.rint((latents.y - latents.means) / step).astype(np.int32)
 
 
 def _z_rows(shape: tuple[int, ...]) -> np.ndarray:
