@@ -20,8 +20,25 @@ from hsicodec.codec import scene_statistics
 from hsicodec.container import tile_rects
 from hsicodec.frontend import fit_front_end
 from hsicodec.io import open_scene
+from hsicodec.nn.hific import HiFiC
 
 SHOWN = 6  # leading planes printed
+
+
+def padded_to_stride(planes: np.ndarray) -> torch.Tensor:
+    """(1, C, H', W'): the planes edge-padded to a multiple of E's stride."""
+    h, w = planes.shape[1:]
+    return torch.from_numpy(np.pad(planes, ((0, 0), (0, -h % HiFiC.STRIDE), (0, -w % HiFiC.STRIDE)), mode="edge"))[None]
+
+
+def plane_errors(model: HiFiC, planes: np.ndarray) -> dict[str, np.ndarray]:
+    """Mean squared error of each plane after E and G, with y rounded and with y unquantised."""
+    h, w = planes.shape[1:]
+    with torch.inference_mode():
+        y = model.encoder(padded_to_stride(planes))
+        rebuilt = {"y rounded": model.generator(torch.round(y))[0, :, :h, :w].numpy(),
+                   "y unquantised": model.generator(y)[0, :, :h, :w].numpy()}
+    return {label: ((planes - x) ** 2).mean(axis=(1, 2)) for label, x in rebuilt.items()}
 
 
 def main() -> None:
@@ -36,13 +53,8 @@ def main() -> None:
             front = fit_front_end(scene_statistics(reader, tile_rects(*reader.shape[:2], 256)), "klt", entry.channels)
             planes = front.planes(reader.read(0, 0, *reader.shape[:2]))
         variance = planes.var(axis=(1, 2))
-        with torch.inference_mode():
-            y = model.encoder(torch.from_numpy(planes)[None])
-            rows = {"y rounded": model.generator(torch.round(y))[0].numpy(),
-                    "y unquantised": model.generator(y)[0].numpy()}
         print(f"{path.name}: plane variance / first's {np.round(variance[:SHOWN] / variance[0], 3)}")
-        for label, rebuilt in rows.items():
-            error = ((planes - rebuilt) ** 2).mean(axis=(1, 2))
+        for label, error in plane_errors(model, planes).items():
             print(f"  {label:14s} error / variance {np.round(error[:SHOWN] / variance[:SHOWN], 2)}")
 
 
