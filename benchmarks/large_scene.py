@@ -2,7 +2,7 @@
 
     python benchmarks/large_scene.py [--sizes 512 2048] [--bands 200] [--work /tmp/hsicodec-bench]
 
-Builds int16 ENVI (BSQ) mosaics of 100x100 blocks cut from the real >= 200-band
+Builds int16 ENVI (BSQ) mosaics of 90x90 blocks cut from the real >= 200-band
 scenes of ../shared/data (ABU AVIRIS scenes, GatorSense AVIRIS), flipped and
 turned for variety, written block by block so building them needs little memory.
 Each size is then compressed and decompressed by the `hsicodec` command in a

@@ -1,6 +1,6 @@
 """Does a wider latent lift the quality ceiling? Widen a shipped model's y and fine-tune it against a control.
 
-    python scripts/widen_latent.py hificse-klt16-2.0 --factor 3 --iterations 1000 --runs ../runs/widen
+    python scripts/widen_latent.py hificse-klt16-2.0 --factor 3 --iterations 1500 --runs ../runs/widen
 
 The `small` network carries 64 latent channels for each 16x16 block of 16
 KLT planes. This script makes a copy of MODEL with FACTOR times as many
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from hsicodec.checkpoints import find_model, load_model, read_manifest
+from hsicodec.checkpoints import ModelEntry, find_model, load_model, read_manifest
 from hsicodec.nn.hific import HiFiC
 from hsicodec.training.config import parse_config
 from hsicodec.training.loop import Trainer
@@ -60,8 +60,9 @@ def widened(model: HiFiC, factor: int, noise: float = COPY_NOISE, seed: int = 0)
     return wide  # the entropy models' tables are baked when the fine-tuned model is exported
 
 
-def run_config(name: str, base_name: str, target: float, iterations: int, latent_channels: int) -> dict:
-    cfg = config(name, find_model(base_name).arch, target, iterations, 0)
+def run_config(name: str, base: ModelEntry, iterations: int, latent_channels: int) -> dict:
+    """The rung recipe of train_ladder.py at `base`'s target, rate-distortion steps only."""
+    cfg = config(name, base.arch, base.target_bpp, iterations, 0)
     cfg["model"]["latent_channels"] = latent_channels
     cfg["training"]["validate_every"] = iterations
     return cfg
@@ -83,7 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model")
     parser.add_argument("--factor", type=int, default=3)
-    parser.add_argument("--iterations", type=int, default=1000)
+    parser.add_argument("--iterations", type=int, default=1500)
     parser.add_argument("--runs", type=Path, required=True)
     parser.add_argument("--only", choices=["widened", "control"], help="run one of the two (to run them side by side)")
     parser.add_argument("--threads", type=int, default=1)
@@ -99,8 +100,8 @@ def main() -> None:
         if args.only not in (None, label):
             continue
         name = f"{entry.name}-y{channels}"
-        run = fine_tune(run_config(name, entry.name, entry.target_bpp, args.iterations, channels), init,
-                        entry.name, train, validation, args.runs / name)
+        run = fine_tune(run_config(name, entry, args.iterations, channels), init, entry.name, train, validation,
+                        args.runs / name)
         measured = run / "measured.json"
         if not measured.exists():
             [trained] = read_manifest(run)
