@@ -28,7 +28,8 @@ SHOWN = 6  # leading planes printed
 def padded_to_stride(planes: np.ndarray) -> torch.Tensor:
     """(1, C, H', W'): the planes edge-padded to a multiple of E's stride."""
     h, w = planes.shape[1:]
-    return torch.from_numpy(np.pad(planes, ((0, 0), (0, -h % HiFiC.STRIDE), (0, -w % HiFiC.STRIDE)), mode="edge"))[None]
+    padded = np.pad(planes, ((0, 0), (0, -h % HiFiC.STRIDE), (0, -w % HiFiC.STRIDE)), mode="edge")
+    return torch.from_numpy(padded)[None]
 
 
 def plane_errors(model: HiFiC, planes: np.ndarray) -> dict[str, np.ndarray]:

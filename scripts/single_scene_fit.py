@@ -7,10 +7,10 @@ at the model's own target: rate-distortion steps, batch 8, 96x96 patches),
 in a temporary folder, and prints each leading plane's squared error over
 its variance (y rounded, as coded), the scene's PSNR on the normalised
 planes (the training's measure) and the entropy models' estimate of the
-rate, before and after. If the planes that the
-shipped model leaves out come back after a few hundred steps on one scene,
-the network's bottleneck can carry them, and what the shipped model lacks
-is a training that finds that on every scene at once. Nothing is installed.
+rate, before and after. If the planes that the shipped model leaves out come
+back after a few hundred steps on one scene, and at about the same rate, G
+can rebuild them from what it learns of that scene; a shipped model must do
+that for every scene at once. Nothing is installed.
 """
 from __future__ import annotations
 
