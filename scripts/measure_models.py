@@ -14,6 +14,7 @@ range of rates, from which `compress -r` picks the best model for a rate.
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -85,6 +86,15 @@ def rate_curve(entry: ModelEntry, coder: LatentCoder, scenes: list[tuple[str, Pa
                 bpp, psnr = np.mean(points, axis=0)
                 curve.append({"rate": rate, "bpp": float(bpp), "psnr": float(psnr)})
     return curve
+
+
+def measure_run(run: Path, scenes: list[tuple[str, Path, str | None]]) -> dict:
+    """`measure` of the one model a training run folder exported, kept in RUN/measured.json for the next call."""
+    measured = run / "measured.json"
+    if not measured.exists():
+        [entry] = read_manifest(run)
+        measured.write_text(json.dumps(measure(entry, scenes), indent=2))
+    return json.loads(measured.read_text())
 
 
 def record_metrics(measured: ModelEntry, metrics: dict) -> None:

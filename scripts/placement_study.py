@@ -19,10 +19,9 @@ from pathlib import Path
 
 import torch
 
-from hsicodec.checkpoints import read_manifest
 from hsicodec.training.config import parse_config
 from hsicodec.training.loop import Trainer
-from measure_models import measure
+from measure_models import measure_run
 from shared_data import DATA, manifest_scenes
 from train_ladder import split_scenes
 
@@ -83,11 +82,7 @@ def main() -> None:
     for label, model in PLACEMENTS:
         run = args.runs / run_name(model)
         summary = train_placement(model, args.iterations, scenes, validation, run)
-        measured = run / "measured.json"
-        if not measured.exists():
-            [entry] = read_manifest(run)
-            measured.write_text(json.dumps(measure(entry, eval_scenes), indent=2))
-        metrics = json.loads(measured.read_text())
+        metrics = measure_run(run, eval_scenes)
         rows.append([label, metrics, summary["iterations_per_second"]])
         print(f"{label}: {metrics['eval_mean']['psnr']:.2f} dB at {metrics['eval_mean']['bpp']:.3f} bpp", flush=True)
     for row, (_, model) in zip(rows, PLACEMENTS):  # back to back, so the speeds compare on a shared machine

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from hsicodec.checkpoints import find_model, load_model
-from hsicodec.codec import scene_statistics
+from hsicodec.codec import pad_to_stride, scene_statistics
 from hsicodec.container import tile_rects
 from hsicodec.frontend import fit_front_end
 from hsicodec.io import open_scene
@@ -25,18 +25,11 @@ from hsicodec.nn.hific import HiFiC
 SHOWN = 6  # leading planes printed
 
 
-def padded_to_stride(planes: np.ndarray) -> torch.Tensor:
-    """(1, C, H', W'): the planes edge-padded to a multiple of E's stride."""
-    h, w = planes.shape[1:]
-    padded = np.pad(planes, ((0, 0), (0, -h % HiFiC.STRIDE), (0, -w % HiFiC.STRIDE)), mode="edge")
-    return torch.from_numpy(padded)[None]
-
-
 def plane_errors(model: HiFiC, planes: np.ndarray) -> dict[str, np.ndarray]:
     """Mean squared error of each plane after E and G, with y rounded and with y unquantised."""
     h, w = planes.shape[1:]
     with torch.inference_mode():
-        y = model.encoder(padded_to_stride(planes))
+        y = model.encoder(torch.from_numpy(pad_to_stride(planes))[None])
         rebuilt = {"y rounded": model.generator(torch.round(y))[0, :, :h, :w].numpy(),
                    "y unquantised": model.generator(y)[0, :, :h, :w].numpy()}
     return {label: ((planes - x) ** 2).mean(axis=(1, 2)) for label, x in rebuilt.items()}

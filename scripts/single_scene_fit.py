@@ -22,12 +22,11 @@ import numpy as np
 import torch
 
 from hsicodec.checkpoints import find_model, load_model
+from hsicodec.codec import pad_to_stride
 from hsicodec.nn.hific import HiFiC
-from hsicodec.training.config import parse_config
-from hsicodec.training.loop import Trainer
 from hsicodec.training.scenes import TrainingScene, load_scene
-from plane_errors import SHOWN, padded_to_stride, plane_errors
-from train_ladder import config
+from plane_errors import SHOWN, plane_errors
+from train_ladder import config, train
 
 
 def report(label: str, model: HiFiC, scene: TrainingScene) -> None:
@@ -35,7 +34,7 @@ def report(label: str, model: HiFiC, scene: TrainingScene) -> None:
     error = plane_errors(model, scene.planes)["y rounded"]
     variance = scene.planes.var(axis=(1, 2))
     with torch.inference_mode():
-        bpp = float(model(padded_to_stride(scene.planes)).bits()) / np.prod(scene.planes.shape[1:])
+        bpp = float(model(torch.from_numpy(pad_to_stride(scene.planes))[None]).bits()) / np.prod(scene.planes.shape[1:])
     print(f"{label:7s} error / variance {np.round(error[:SHOWN] / variance[:SHOWN], 2)}  "
           f"PSNR {-10 * np.log10(error.sum()):.2f} dB at {bpp:.3f} bpp (estimated, y and z)", flush=True)
 
@@ -59,10 +58,7 @@ def main() -> None:
     cfg = config(f"{entry.name}-fit", entry.arch, entry.target_bpp, args.iterations, 0)
     cfg["training"]["validate_every"] = args.iterations
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(parse_config(cfg, Path(tmp)), [scene], [scene], Path(tmp))
-        trainer.start((model, entry.name))
-        trainer.run(lambda step, row: None)
-        report("after", trainer.model, scene)
+        report("after", train(cfg, [scene], [scene], Path(tmp), (model, entry.name)).model, scene)
 
 
 if __name__ == "__main__":

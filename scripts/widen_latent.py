@@ -18,18 +18,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from pathlib import Path
 
 import torch
 
-from hsicodec.checkpoints import ModelEntry, find_model, load_model, read_manifest
+from hsicodec.checkpoints import ModelEntry, find_model, load_model
 from hsicodec.nn.hific import HiFiC
-from hsicodec.training.config import parse_config
-from hsicodec.training.loop import Trainer
-from measure_models import measure
+from measure_models import measure_run
 from shared_data import DATA, manifest_scenes
-from train_ladder import config, split_scenes
+from train_ladder import config, split_scenes, train
 
 COPY_NOISE = 0.01  # of the encoder's last filters' scale: lets the copies of a channel part
 
@@ -68,18 +65,6 @@ def run_config(name: str, base: ModelEntry, iterations: int, latent_channels: in
     return cfg
 
 
-def fine_tune(cfg: dict, init: HiFiC, init_name: str, train, validation, run: Path) -> Path:
-    """Train (or resume) one run; the folder of its exported model."""
-    if not (run / "manifest.json").exists():
-        run.mkdir(parents=True, exist_ok=True)
-        trainer = Trainer(parse_config(cfg, run), train, validation, run)
-        trainer.start((init, init_name))
-        trainer.run(lambda step, row: print(f"{cfg['name']} step {step} psnr={row['psnr']:.2f} "
-                                             f"bpp={row['bpp']:.3f}", flush=True) if step % 100 == 0 else None)
-        trainer.export()
-    return run
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model")
@@ -95,18 +80,16 @@ def main() -> None:
     base = load_model(entry)
     n = base.config.latent_channels
     runs = {"control": (base, n), "widened": (widened(base, args.factor), n * args.factor)}
-    train, validation = split_scenes(DATA, "train", 16), split_scenes(DATA, "eval", 16)
+    scenes, validation = split_scenes(DATA, "train", 16), split_scenes(DATA, "eval", 16)
     for label, (init, channels) in runs.items():
         if args.only not in (None, label):
             continue
         name = f"{entry.name}-y{channels}"
-        run = fine_tune(run_config(name, entry, args.iterations, channels), init, entry.name, train, validation,
-                        args.runs / name)
-        measured = run / "measured.json"
-        if not measured.exists():
-            [trained] = read_manifest(run)
-            measured.write_text(json.dumps(measure(trained, manifest_scenes(DATA, "eval")), indent=2))
-        metrics = json.loads(measured.read_text())
+        run = args.runs / name
+        if not (run / "manifest.json").exists():  # train, or resume, the run
+            train(run_config(name, entry, args.iterations, channels), scenes, validation, run,
+                  (init, entry.name)).export()
+        metrics = measure_run(run, manifest_scenes(DATA, "eval"))
         large = metrics["large_mean"]
         curve = " ".join(f"{p['rate']}:{p['psnr']:.2f}" for p in metrics.get("curve", []))
         print(f"{label} ({name}): own rate {large['bpp']:.3f} bpp {large['psnr']:.2f} dB on eval >= 256x256; "
