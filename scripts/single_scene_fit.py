@@ -8,9 +8,9 @@ in a temporary folder, and prints each leading plane's squared error over
 its variance (y rounded, as coded), the scene's PSNR on the normalised
 planes (the training's measure) and the entropy models' estimate of the
 rate, before and after. If the planes that the shipped model leaves out come
-back after a few hundred steps on one scene, and at about the same rate, G
-can rebuild them from what it learns of that scene; a shipped model must do
-that for every scene at once. Nothing is installed.
+back after a few hundred steps on one scene, the network can rebuild them
+for that scene; a shipped model must do that for every scene at once.
+Nothing is installed.
 """
 from __future__ import annotations
 
