@@ -48,7 +48,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
     entry = find_model(args.model)
     model = load_model(entry)
     scene = load_scene(args.scene, entry.front_end, entry.channels, args.var)

@@ -75,7 +75,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
     entry = find_model(args.model)
     base = load_model(entry)
     n = base.config.latent_channels
