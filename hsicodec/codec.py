@@ -3,8 +3,10 @@
 Compression reads the scene twice, tile by tile: once for the value range and
 spectral statistics (exact, streamed), once to code each tile; with a target
 rate, up to 32 sampled tiles are analysed in between to choose the latent step
-(`rate_control`) and kept for the second pass. With the ``klt`` front-end, a
-few of them are decoded to choose the basis rows worth storing (`components`),
+(`rate_control`) and kept for the second pass; before that, a few of them
+(the audited tiles) are coded at candidate plane gains to choose the one
+that codes the scene best (`plane_gain`). With the ``klt`` front-end, the
+audited tiles are decoded to choose the basis rows worth storing (`components`),
 and the sample is analysed and the step chosen again with that basis. Peak memory is set by the tile
 size, not by the scene size.
 """
@@ -25,6 +27,7 @@ from hsicodec.io import SceneReader
 from hsicodec.klt import SpectralStats
 from hsicodec.latent_coding import Analysis, CodedLatents, LatentCoder
 from hsicodec.nn.hific import HiFiC
+from hsicodec.plane_gain import choose_gain
 from hsicodec.rate_control import SAMPLE_TILES, RateChoice, choose_step, sample_tiles
 
 DEFAULT_TILE = 256
@@ -89,14 +92,17 @@ Sample = dict[int, tuple[np.ndarray | None, Analysis, np.ndarray | None]]
 
 def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: LatentCoder,
                    tile_size: int = DEFAULT_TILE, progress: Progress | None = None,
-                   target_bpp: float | None = None, choose_rows: bool = True) -> RateChoice | None:
+                   target_bpp: float | None = None, choose_rows: bool = True,
+                   choose_plane_gain: bool = True) -> RateChoice | None:
     """Write `reader`'s scene to `output` (.hsic), atomically. Progress counts `progress_total` steps.
 
-    With `target_bpp` (file bits / (H*W)), the latent step is chosen to reach it
-    and the choice is returned; otherwise the model's own step (1) is used. For
-    the ``klt`` front-end, the basis rows are then chosen by what the model
-    rebuilds at that step (`components`), and the step is chosen again;
-    `choose_rows=False` stores every row at the container's default budget.
+    With `target_bpp` (file bits / (H*W)), the plane gain is chosen first
+    (`plane_gain`; `choose_plane_gain=False` keeps gain 1), then the latent step
+    that reaches the rate, and the choice is returned; otherwise the model's own
+    step (1) and gain 1 are used. For the ``klt`` front-end, the basis rows are
+    then chosen by what the model rebuilds at that step (`components`), and the
+    step is chosen again; `choose_rows=False` stores every row at the
+    container's default budget.
     """
     height, width, bands = reader.shape
     if height * width * bands == 0:
@@ -134,19 +140,35 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
         return choose_step(coder, [(latents, grid[i], mask) for i, (_, latents, mask) in sample.items()],
                            target_bpp * height * width / 8, fixed, height * width)
 
+    def gain_for(indices: set[int]) -> float:
+        tiles = []
+        for index in sorted(indices):
+            block = reader.read(*grid[index])
+            mask = nodata_mask(block, reader.meta.nodata)
+            tiles.append((pad_to_stride(front.planes(block, mask)), grid[index], mask))
+        gain = choose_gain(coder, tiles, target_bpp * height * width / 8,
+                           side_bytes(header, front.norm, front.basis, metadata), height * width,
+                           entry.front_end == "klt", DECODE_BATCH)
+        if progress:
+            progress(len(tiles))
+        return gain
+
     rate_controlled, choosing = target_bpp is not None, entry.front_end == "klt" and choose_rows
     sampled = sample_tiles(len(grid), SAMPLE_TILES if rate_controlled else AUDIT_TILES)
     audited = {sampled[i] for i in sample_tiles(len(sampled), AUDIT_TILES)}
+    if rate_controlled and choose_plane_gain:
+        front = dataclasses.replace(front, gain=gain_for(audited))
     sample = sampled_tiles(sampled) if rate_controlled or choosing else {}
     choice = step_for(sample)
     step = choice.step if choice else 1.0
     if choosing:
-        kept = choose_components(*audit(coder, {i: sample[i] for i in audited}, grid, step))
-        front = fit_front_end(stats, "klt", entry.channels, kept.kept, kept.error_budget)
+        kept = choose_components(*audit(coder, {i: sample[i] for i in audited}, grid, step, front.gain))
+        front = dataclasses.replace(fit_front_end(stats, "klt", entry.channels, kept.kept, kept.error_budget),
+                                    gain=front.gain)
         sample = sampled_tiles(sampled) if rate_controlled else {}
         choice = step_for(sample)
         step = choice.step if choice else 1.0
-    header = dataclasses.replace(header, latent_step=step)
+    header = dataclasses.replace(header, latent_step=step, plane_gain=front.gain)
     with HsicWriter(output, header, front.norm, front.basis, metadata) as writer:
         for index, (row0, col0, tile_height, tile_width) in enumerate(grid):
             _, latents, mask = sample.pop(index, None) or analysed(index)
@@ -160,20 +182,23 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
     return choice
 
 
-def audit(coder: LatentCoder, sample: Sample, grid: list[Rect], step: float) -> tuple[list, list]:
-    """The planes of sampled tiles, cropped to the scene, and the model's reconstructions of them at `step`."""
+def audit(coder: LatentCoder, sample: Sample, grid: list[Rect], step: float, gain: float) -> tuple[list, list]:
+    """The planes of sampled tiles, cropped to the scene, and the model's reconstructions of them at `step`,
+    both with the plane `gain` undone."""
     rebuilt = coder.synthesise([coder.dequantise(latents, step) for _, latents, _ in sample.values()], DECODE_BATCH)
     crops = [grid[i][2:] for i in sample]
-    return ([planes[:, :h, :w] for (planes, _, _), (h, w) in zip(sample.values(), crops)],
-            [r[:, :h, :w] for r, (h, w) in zip(rebuilt, crops)])
+    return ([planes[:, :h, :w] / gain for (planes, _, _), (h, w) in zip(sample.values(), crops)],
+            [r[:, :h, :w] / gain for r, (h, w) in zip(rebuilt, crops)])
 
 
-def progress_total(n_tiles: int, rate_controlled: bool, chooses_rows: bool) -> int:
+def progress_total(n_tiles: int, rate_controlled: bool, chooses_rows: bool, chooses_gain: bool = True) -> int:
     """Steps `compress_scene` reports: every tile twice, plus the tiles sampled to choose the step and,
-    for a ``klt`` model, to choose the rows (with a rate, the sample is analysed again after the choice)."""
+    for a ``klt`` model, to choose the rows (with a rate, the sample is analysed again after the choice),
+    and with a rate, the audited tiles once more for the plane gain."""
     sampled = len(sample_tiles(n_tiles, SAMPLE_TILES if rate_controlled else AUDIT_TILES))
     passes = (1 if rate_controlled else 0) + (1 if chooses_rows else 0)
-    return 2 * n_tiles + passes * sampled
+    gain = len(sample_tiles(sampled, AUDIT_TILES)) if rate_controlled and chooses_gain else 0
+    return 2 * n_tiles + passes * sampled + gain
 
 
 def rate_figures(file_bytes: int, shape: tuple[int, int, int], source_bytes: int) -> dict[str, float]:
@@ -217,7 +242,7 @@ def decode_tiles(reader: HsicReader, coder: LatentCoder, nodata: float | None,
     `salvage_fill` instead of stopping the decode.
     """
     dtype = np.dtype(reader.header.dtype)
-    front = FrontEnd(reader.norm, reader.basis)
+    front = FrontEnd(reader.norm, reader.basis, gain=reader.header.plane_gain)
     grid = reader.header.tile_grid()
     batch = min(DECODE_BATCH, reader.header.n_tiles)  # fixed per file: see LatentCoder.synthesise
 

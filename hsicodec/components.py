@@ -26,10 +26,11 @@ BASIS_SHARE = 0.03
 
 @dataclass(frozen=True)
 class ComponentChoice:
-    """The basis rows to store (K,) and the per-band MSE their quantisation may add."""
+    """The basis rows to store (K,), the per-band MSE their quantisation may add, and the codec's own."""
 
     kept: np.ndarray
     error_budget: float
+    distortion: float
 
 
 def choose_components(planes: list[np.ndarray], rebuilt: list[np.ndarray]) -> ComponentChoice:
@@ -44,4 +45,4 @@ def choose_components(planes: list[np.ndarray], rebuilt: list[np.ndarray]) -> Co
     error = sum(np.square(p - r, dtype=np.float64).sum(axis=(1, 2)) for p, r in zip(planes, rebuilt)) / pixels
     kept = error < KEEP_BELOW * energy
     distortion = float(np.where(kept, error, energy).sum())
-    return ComponentChoice(kept, max(BASIS_ERROR_BUDGET, BASIS_SHARE * distortion))
+    return ComponentChoice(kept, max(BASIS_ERROR_BUDGET, BASIS_SHARE * distortion), distortion)

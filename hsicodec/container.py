@@ -27,10 +27,11 @@ import numpy as np
 from hsicodec.errors import ContainerError
 
 MAGIC = b"\x89HSIC\r\n\x1a"
-MAJOR = 2
+MAJOR = 3
 MINOR = 0
-READABLE_MAJORS = (1, 2)
-"""1.x files are read as latent_step 1 (2.0 added the step; a 1.x reader would misread it)."""
+READABLE_MAJORS = (1, 2, 3)
+"""1.x files are read as latent_step 1 (2.0 added the step), 1.x and 2.x files as plane_gain 1 (3.0 added
+the gain); a reader of an older major would misread either."""
 
 MAX_BANDS = 65535
 MAX_TILE_SIZE = 65535
@@ -49,6 +50,8 @@ MIN_EXPONENT, MAX_EXPONENT = -149, 113
 """Range of a basis row's power-of-two exponent (keeps q * 2**e exact in float32)."""
 MIN_LATENT_STEP, MAX_LATENT_STEP = 2.0**-4, 2.0**6
 """Range of the latent quantisation step (1 = the step the model was trained with)."""
+MIN_PLANE_GAIN, MAX_PLANE_GAIN = 2.0**-4, 2.0**4
+"""Range of the gain applied to the network's planes (1 = the planes as the front-end makes them)."""
 
 
 class SectionId(IntEnum):
@@ -71,6 +74,7 @@ _KNOWN_SECTIONS = frozenset(SectionId)
 _PREFIX = struct.Struct("<8sHHI")  # magic, major, minor, header_size
 _FIELDS = struct.Struct("<5IBB32sH")  # H, W, B, tile, K, dtype, byteorder, sha256, name length
 _STEP = struct.Struct("<d")  # latent_step, after the model name (2.0)
+_GAIN = struct.Struct("<d")  # plane_gain, after latent_step (3.0)
 _SECTION = struct.Struct("<HQ")  # id, payload length
 _CRC = struct.Struct("<I")
 _NORM = struct.Struct("<dd")
@@ -102,6 +106,7 @@ class FileHeader:
     model_name: str
     model_sha256: str
     latent_step: float = 1.0
+    plane_gain: float = 1.0
 
     @property
     def grid_shape(self) -> tuple[int, int]:
@@ -231,6 +236,8 @@ def _header_problem(h: FileHeader) -> str | None:
         return "header model_name longer than 65535 UTF-8 bytes"
     if not (isinstance(h.latent_step, numbers.Real) and MIN_LATENT_STEP <= h.latent_step <= MAX_LATENT_STEP):
         return f"header latent_step {h.latent_step!r} outside [{MIN_LATENT_STEP}, {MAX_LATENT_STEP}]"
+    if not (isinstance(h.plane_gain, numbers.Real) and MIN_PLANE_GAIN <= h.plane_gain <= MAX_PLANE_GAIN):
+        return f"header plane_gain {h.plane_gain!r} outside [{MIN_PLANE_GAIN}, {MAX_PLANE_GAIN}]"
     return None
 
 
@@ -270,7 +277,7 @@ def _header_bytes(h: FileHeader) -> bytes:
     name = h.model_name.encode("utf-8")
     fields = _FIELDS.pack(h.height, h.width, h.bands, h.tile_size, h.components, DTYPE_CODES[h.dtype],
                           ord(h.byteorder), bytes.fromhex(h.model_sha256), len(name)) + name
-    fields += _STEP.pack(h.latent_step)
+    fields += _STEP.pack(h.latent_step) + _GAIN.pack(h.plane_gain)
     head = _PREFIX.pack(MAGIC, MAJOR, MINOR, len(fields)) + fields
     return head + _CRC.pack(zlib.crc32(head))
 
@@ -554,7 +561,8 @@ class HsicReader:
         if len(first) >= 12:
             major, minor = struct.unpack_from("<HH", first, len(MAGIC))
             if major not in READABLE_MAJORS:
-                readable = " and ".join(f"{m}.x" for m in READABLE_MAJORS)
+                names = [f"{m}.x" for m in READABLE_MAJORS]
+                readable = ", ".join(names[:-1]) + f" and {names[-1]}"
                 raise self._fail(f"unsupported .hsic version {major}.{minor} (this hsicodec reads {readable})")
         if len(first) < _PREFIX.size:
             raise self._fail(f"truncated: {len(first)}-byte file")
@@ -570,15 +578,17 @@ class HsicReader:
     def _parse_header(self, fields: bytes, major: int) -> FileHeader:
         h, w, b, tile, k, dtype, order, sha, name_len = _FIELDS.unpack_from(fields)
         step_at = _FIELDS.size + name_len
-        if step_at + (_STEP.size if major >= 2 else 0) > len(fields):
+        gain_at = step_at + (_STEP.size if major >= 2 else 0)
+        if gain_at + (_GAIN.size if major >= 3 else 0) > len(fields):
             raise self._fail(f"header model name of {name_len} bytes overruns the header")
         step = _STEP.unpack_from(fields, step_at)[0] if major >= 2 else 1.0
+        gain = _GAIN.unpack_from(fields, gain_at)[0] if major >= 3 else 1.0
         try:
             name = fields[_FIELDS.size:_FIELDS.size + name_len].decode("utf-8")
         except UnicodeDecodeError as err:
             raise self._fail("header model name is not UTF-8") from err
         header = FileHeader(h, w, b, _DTYPE_NAMES.get(dtype, f"code {dtype}"), chr(order), tile, k, name, sha.hex(),
-                            step)
+                            step, gain)
         problem = _header_problem(header)
         if problem:
             raise self._fail(problem)

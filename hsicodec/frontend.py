@@ -4,7 +4,9 @@ Both scale the scene to x_n = (x - lo) / (hi - lo) with its valid range, then
 - ``klt``: C = K per-scene KLT components, the least-squares u of x_n - mean = u @ basis * sqrt(B);
 - ``bands``: C = B, the bands themselves, u = (x_n - 1/2) / sqrt(B).
 Dividing by sqrt(B) makes C * mean(u error^2) the per-band MSE of x_n in both
-cases, so the network's distortion is the scene's PSNR distortion.
+cases, so the network's distortion is the scene's PSNR distortion. A file's
+plane gain g (`hsicodec.plane_gain`) multiplies the planes the network sees
+and divides what it gives back; training uses g = 1.
 """
 from __future__ import annotations
 
@@ -42,28 +44,31 @@ class FrontEnd:
     norm: Normalisation
     basis: SpectralBasis | None
     fill: np.ndarray | None = None  # normalised value of nodata samples, per band (encoder only)
+    gain: float = 1.0  # the planes' gain (the file's plane_gain)
 
     @property
     def kind(self) -> str:
         return "bands" if self.basis is None else "klt"
 
     def planes(self, block: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-        """Scene block (h, w, B) -> network planes (C, h, w) float32; nodata samples take `fill`."""
+        """Scene block (h, w, B) -> network planes (C, h, w) float32, times `gain`; nodata samples take `fill`."""
         lo, hi = self.norm.lo, self.norm.hi
         values = block.astype(np.float64)
         if mask is not None:
             values = np.where(mask, self.fill * (hi - lo) + lo, values)
         if self.basis is not None:
-            return to_components(values, lo, hi, self.basis.mean, self.basis.basis)
-        u = ((values - lo) / (hi - lo) - BANDS_CENTRE) / np.sqrt(values.shape[-1])
-        return np.ascontiguousarray(u.transpose(2, 0, 1), dtype=np.float32)
+            u = to_components(values, lo, hi, self.basis.mean, self.basis.basis)
+        else:
+            u = (((values - lo) / (hi - lo) - BANDS_CENTRE) / np.sqrt(values.shape[-1])).transpose(2, 0, 1)
+        return np.ascontiguousarray(u * self.gain, dtype=np.float32)
 
     def spectra(self, u: np.ndarray) -> np.ndarray:
-        """Network planes (C, h, w) -> scene block (h, w, B) float64 in source units."""
+        """Network planes (C, h, w) -> scene block (h, w, B) float64 in source units (`gain` undone)."""
         lo, hi = self.norm.lo, self.norm.hi
+        u = u.astype(np.float64) / self.gain
         if self.basis is not None:
             return from_components(u, lo, hi, self.basis.mean, self.basis.basis)
-        x_n = u.transpose(1, 2, 0).astype(np.float64) * np.sqrt(u.shape[0]) + BANDS_CENTRE
+        x_n = u.transpose(1, 2, 0) * np.sqrt(u.shape[0]) + BANDS_CENTRE
         return x_n * (hi - lo) + lo
 
     def geometry(self, bands: int) -> SpectralGeometry:

@@ -92,4 +92,9 @@ def test_the_progress_bar_counts_every_step_of_compress(model: str, rate: float 
     steps = []
     with open_scene(FEATHERS) as reader:
         compress_scene(reader, tmp_path / "a.hsic", entry, coder, 64, steps.append, rate)
-    assert len(steps) == progress_total(16, rate is not None, entry.front_end == "klt")  # 4 x 4 tiles of 64
+    assert sum(steps) == progress_total(16, rate is not None, entry.front_end == "klt")  # 4 x 4 tiles of 64
+    if rate is not None:
+        steps.clear()
+        with open_scene(FEATHERS) as reader:
+            compress_scene(reader, tmp_path / "b.hsic", entry, coder, 64, steps.append, rate, choose_plane_gain=False)
+        assert sum(steps) == progress_total(16, True, entry.front_end == "klt", chooses_gain=False)

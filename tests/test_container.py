@@ -97,7 +97,7 @@ def test_write_read_round_trip_preserves_every_field(tmp_path, components):
     tiles = make_tiles(header)
     path = write(tmp_path / "scene.hsic", header, basis, tiles[::-1])  # any tile order
     with HsicReader(path) as reader:
-        assert reader.header == header and reader.version == (2, 0)
+        assert reader.header == header and reader.version == (3, 0)
         assert reader.norm == Normalisation(-3.5, 4095.0)
         assert reader.metadata == METADATA
         assert reader.file_bytes == path.stat().st_size
@@ -206,30 +206,41 @@ def test_unknown_major_version_is_refused_and_unknown_minor_is_read(small_file):
     path, tiles = small_file
     data = bytearray(path.read_bytes())
     assert data[:8] == MAGIC
-    struct.pack_into("<HH", data, 8, 3, 0)
-    with pytest.raises(ContainerError, match=r"unsupported \.hsic version 3\.0 \(this hsicodec reads 1\.x and 2\.x\)"):
+    struct.pack_into("<HH", data, 8, 4, 0)
+    with pytest.raises(ContainerError,
+                       match=r"unsupported \.hsic version 4\.0 \(this hsicodec reads 1\.x, 2\.x and 3\.x\)"):
         HsicReader(patched(path, data))
-    struct.pack_into("<HH", data, 8, 2, 7)
+    struct.pack_into("<HH", data, 8, 3, 7)
     with HsicReader(patched(path, reheader(data))) as reader:
-        assert reader.version == (2, 7)
+        assert reader.version == (3, 7)
         assert_tiles_equal(reader.read_tile(0), tiles[0])
 
 
-def as_version_1(data: bytes) -> bytearray:
-    """The same file as a 1.0 writer made it: no latent_step after the model name."""
+def as_older_version(data: bytes, major: int) -> bytearray:
+    """The same file as a writer of `major` made it: 2.x has no plane_gain, 1.x not the latent_step either."""
     (size,) = struct.unpack_from("<I", data, 12)
-    old = bytearray(data[:16 + size - 8] + data[16 + size + 4:])
-    struct.pack_into("<HHI", old, 8, 1, 0, size - 8)
-    old[16 + size - 8:16 + size - 8] = b"\0\0\0\0"
+    cut = 8 * (3 - major)  # the f64 fields added by the later majors, at the end of the header fields
+    old = bytearray(data[:16 + size - cut] + data[16 + size + 4:])
+    struct.pack_into("<HHI", old, 8, major, 0, size - cut)
+    old[16 + size - cut:16 + size - cut] = b"\0\0\0\0"
     return reheader(old)
 
 
-def test_version_1_files_are_read_with_the_trained_latent_step(small_file):
+@pytest.mark.parametrize("major", [1, 2])
+def test_older_files_are_read_with_the_trained_step_and_gain_1(small_file, major):
     path, tiles = small_file
-    with HsicReader(patched(path, as_version_1(path.read_bytes()))) as reader:
-        assert reader.version == (1, 0) and reader.header.latent_step == 1.0
+    with HsicReader(patched(path, as_older_version(path.read_bytes(), major))) as reader:
+        assert reader.version == (major, 0)
+        assert reader.header.latent_step == 1.0 and reader.header.plane_gain == 1.0
         assert reader.header == make_header(height=10, width=20, tile_size=16)
         assert_tiles_equal(reader.read_tile(1), tiles[1])
+
+
+def test_a_version_2_file_keeps_its_latent_step(tmp_path):
+    header = dataclasses.replace(make_header(), latent_step=2.0 ** (5 / 16))
+    path = write(tmp_path / "stepped.hsic", header, make_basis(), make_tiles(header))
+    with HsicReader(patched(path, as_older_version(path.read_bytes(), 2))) as reader:
+        assert reader.header.latent_step == header.latent_step and reader.header.plane_gain == 1.0
 
 
 def test_latent_step_round_trips_and_absurd_steps_are_refused(tmp_path):
@@ -245,6 +256,23 @@ def test_latent_step_round_trips_and_absurd_steps_are_refused(tmp_path):
             HsicReader(patched(path, reheader(data)))
         with pytest.raises(ValueError, match="latent_step"):
             HsicWriter(tmp_path / "bad.hsic", dataclasses.replace(header, latent_step=bad),
+                       Normalisation(0, 1), make_basis(), {})
+    assert not list(tmp_path.glob("*bad*"))
+
+
+def test_plane_gain_round_trips_and_absurd_gains_are_refused(tmp_path):
+    header = dataclasses.replace(make_header(), latent_step=1.5, plane_gain=2.0 ** -0.5)
+    path = write(tmp_path / "gained.hsic", header, make_basis(), make_tiles(header))
+    with HsicReader(path) as reader:
+        assert reader.header == header
+    data = bytearray(path.read_bytes())
+    gain_at = 16 + struct.calcsize("<5IBB32sH") + len(header.model_name) + 8
+    for bad in (0.0, -0.5, float("nan"), float("inf"), 2.0 ** -5, 17.0):
+        struct.pack_into("<d", data, gain_at, bad)
+        with pytest.raises(ContainerError, match="plane_gain"):
+            HsicReader(patched(path, reheader(data)))
+        with pytest.raises(ValueError, match="plane_gain"):
+            HsicWriter(tmp_path / "bad.hsic", dataclasses.replace(header, plane_gain=bad),
                        Normalisation(0, 1), make_basis(), {})
     assert not list(tmp_path.glob("*bad*"))
 

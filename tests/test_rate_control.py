@@ -77,22 +77,24 @@ def test_a_rerun_with_another_rate_does_not_skip_the_existing_file(tmp_path: Pat
     assert other.exit_code == 1 and "another model or rate" in other.stderr
 
 
-def test_bad_rates_and_a_damaged_step_are_one_line_errors(tmp_path: Path) -> None:
+def test_bad_rates_and_a_damaged_step_or_gain_are_one_line_errors(tmp_path: Path) -> None:
     path, out = scene_path(LARGE_EVAL[0]), tmp_path / "scene.hsic"
     for bad in ("0", "-1", "abc"):
         refused = invoke("compress", path, "-r", bad, "-o", out, "-q")
         assert refused.exit_code == 2 and "--rate" in refused.stderr and not out.exists()
     assert invoke("compress", path, "-r", 0.4, "-o", out, "-q").exit_code == 0
-    data = bytearray(out.read_bytes())
-    (size,) = struct.unpack_from("<I", data, 12)
-    struct.pack_into("<d", data, 16 + size - 8, float("nan"))  # latent_step: the last header field
-    struct.pack_into("<I", data, 16 + size, zlib.crc32(bytes(data[:16 + size])))
-    out.write_bytes(bytes(data))
-    restored = tmp_path / "restored.tif"
-    failed = invoke("decompress", out, "-o", restored, "-f", "gtiff", "-q")
-    assert failed.exit_code == 1 and not restored.exists()
-    assert_one_line_error(failed.stderr)
-    assert "latent_step" in failed.stderr
+    good = out.read_bytes()
+    (size,) = struct.unpack_from("<I", good, 12)
+    for field, at in (("latent_step", 16 + size - 16), ("plane_gain", 16 + size - 8)):  # the last two fields
+        data = bytearray(good)
+        struct.pack_into("<d", data, at, float("nan"))
+        struct.pack_into("<I", data, 16 + size, zlib.crc32(bytes(data[:16 + size])))
+        out.write_bytes(bytes(data))
+        restored = tmp_path / "restored.tif"
+        failed = invoke("decompress", out, "-o", restored, "-f", "gtiff", "-q")
+        assert failed.exit_code == 1 and not restored.exists()
+        assert_one_line_error(failed.stderr)
+        assert field in failed.stderr
 
 
 def test_info_shows_the_requested_rate_and_the_step(tmp_path: Path) -> None:

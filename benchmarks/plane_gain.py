@@ -1,0 +1,74 @@
+"""What choosing the plane gain buys: eval scenes under `-r`, with the choice and with gain 1.
+
+    python benchmarks/plane_gain.py [--model hificse-klt16-1.0] [--rates 0.2 0.4 0.8] [--min-side 256]
+
+Prints, per scene and rate, the gain chosen (`hsicodec.plane_gain`), the bpp,
+PSNR and compress time with the choice and with gain 1 (the same model, the
+same rate control), and the mean PSNR change per rate.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from shared_data import DATA, manifest_scenes  # noqa: E402
+
+from hsicodec.checkpoints import find_model, load_model  # noqa: E402
+from hsicodec.codec import compress_scene, rate_figures  # noqa: E402
+from hsicodec.container import HsicReader  # noqa: E402
+from hsicodec.io import open_scene  # noqa: E402
+from hsicodec.latent_coding import LatentCoder  # noqa: E402
+from hsicodec.verify import verify_file  # noqa: E402
+
+
+def coded(path: Path, var: str | None, packed: Path, entry, coder: LatentCoder, rate: float,
+          choose: bool) -> tuple[float, float, float, float]:
+    """(gain, bpp, PSNR, compress seconds) of one scene's file at `rate`."""
+    with open_scene(path, var=var) as reader:
+        started = time.perf_counter()
+        compress_scene(reader, packed, entry, coder, target_bpp=rate, choose_plane_gain=choose)
+        seconds = time.perf_counter() - started
+        psnr = verify_file(packed, reader, coder)["psnr"]
+        bpp = rate_figures(packed.stat().st_size, reader.shape, reader.storage_bytes)["bpp"]
+    with HsicReader(packed) as hsic:
+        return hsic.header.plane_gain, bpp, psnr, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="hificse-klt16-1.0")
+    parser.add_argument("--rates", type=float, nargs="+", default=[0.2, 0.4, 0.8])
+    parser.add_argument("--min-side", type=int, default=256, help="eval scenes at least this large (pixels a side)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    entry = find_model(args.model)
+    coder = LatentCoder(load_model(entry), torch.device("cpu"))
+    print(f"{entry.name} under -r\n| scene | -r | gain | bpp | PSNR dB | s | gain 1: bpp | PSNR dB | s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    changes: dict[float, list[float]] = {rate: [] for rate in args.rates}
+    with tempfile.TemporaryDirectory() as tmp:
+        for scene_id, path, var in manifest_scenes(DATA, "eval"):
+            with open_scene(path, var=var) as reader:
+                if min(reader.shape[:2]) < args.min_side or not entry.fits(reader.shape[2]):
+                    continue
+            for rate in args.rates:
+                gain, bpp, psnr, seconds = coded(path, var, Path(tmp) / "a.hsic", entry, coder, rate, True)
+                _, bpp_1, psnr_1, seconds_1 = coded(path, var, Path(tmp) / "b.hsic", entry, coder, rate, False)
+                changes[rate].append(psnr - psnr_1)
+                print(f"| {scene_id} | {rate:g} | {gain:.3g} | {bpp:.3f} | {psnr:.2f} | {seconds:.1f} "
+                      f"| {bpp_1:.3f} | {psnr_1:.2f} | {seconds_1:.1f} |", flush=True)
+    for rate, change in changes.items():
+        print(f"-r {rate:g}: mean PSNR change {np.mean(change):+.2f} dB over {len(change)} scenes "
+              f"(min {np.min(change):+.2f}, max {np.max(change):+.2f})")
+
+
+if __name__ == "__main__":
+    main()

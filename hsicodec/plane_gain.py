@@ -1,0 +1,77 @@
+"""The gain g at which a model codes a scene best: E sees the planes times g, G's output is divided by g.
+
+The networks are not scale-invariant. Trained on scenes of every sensor, each
+rebuilds planes best near the amplitudes it saw most, so a scene with strong
+planes (CAVE sponges) is coded better at a smaller g and one with weak planes
+at a larger g. With a requested rate, every candidate gain is tried on the
+audited tiles, each at the latent step that reaches the rate; the gain whose
+reconstruction has the least error is stored in the file (header plane_gain).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from hsicodec.components import choose_components
+from hsicodec.container import Rect
+from hsicodec.latent_coding import LatentCoder
+from hsicodec.rate_control import choose_step
+
+GAINS = tuple(2.0 ** (k / 2) for k in range(-4, 5))
+"""Candidates, 1/4 ... 4 in half octaves."""
+RATE_SLACK = 1.03
+"""A candidate competes only if its file is at most 3% larger than the request (or than gain 1's
+file, where the request is out of reach): a larger file would win on quality it paid for."""
+Tile = tuple[np.ndarray, Rect, "np.ndarray | None"]
+"""A tile's planes at gain 1 (padded to the network's stride), its rectangle and its nodata mask."""
+
+
+def gain_distortion(planes: list[np.ndarray], rebuilt: list[np.ndarray], drops_planes: bool) -> float:
+    """Per-band MSE (normalised scene) of the tiles' reconstructions, both at gain 1.
+
+    For the ``klt`` front-end, a plane the model rebuilds no better than zero
+    counts as left out (its energy), as `components.choose_components` will store it.
+    """
+    if drops_planes:
+        return choose_components(planes, rebuilt).distortion
+    pixels = sum(p[0].size for p in planes)
+    return float(sum(np.square(p - r, dtype=np.float64).sum() for p, r in zip(planes, rebuilt)) / pixels)
+
+
+def choose_gain(coder: LatentCoder, tiles: list[Tile], target_bytes: float, fixed_bytes: int, scene_pixels: int,
+                drops_planes: bool, batch: int) -> float:
+    """The gain with the least error on `tiles` at the requested file size.
+
+    A descent from gain 1 over the candidates, half an octave at a time, while
+    the error falls: the error has one minimum over the gain on the scenes
+    measured (`benchmarks/plane_gain.py`), so two or three candidates are
+    usually coded rather than all nine.
+    """
+    crops = [rect[2:] for _, rect, _ in tiles]
+    truth = [p[:, :h, :w] for (p, _, _), (h, w) in zip(tiles, crops)]
+    results: dict[int, tuple[int, float]] = {}
+
+    def coded(k: int) -> tuple[int, float]:
+        """(predicted file bytes, error) at candidate k, each at the step that reaches the request."""
+        if k not in results:
+            gain = GAINS[k]
+            latents = [coder.analyse(planes * np.float32(gain)) for planes, _, _ in tiles]
+            choice = choose_step(coder, [(a, rect, mask) for a, (_, rect, mask) in zip(latents, tiles)],
+                                 target_bytes, fixed_bytes, scene_pixels)
+            rebuilt = coder.synthesise([coder.dequantise(a, choice.step) for a in latents], batch)
+            error = gain_distortion(truth, [r[:, :h, :w] / gain for r, (h, w) in zip(rebuilt, crops)], drops_planes)
+            results[k] = choice.predicted_bytes, error
+        return results[k]
+
+    unit = GAINS.index(1.0)
+    allowed = RATE_SLACK * max(target_bytes, coded(unit)[0])
+
+    def better(k: int, than: int) -> bool:
+        return 0 <= k < len(GAINS) and coded(k)[0] <= allowed and coded(k)[1] < coded(than)[1]
+
+    best = unit
+    for direction in (-1, 1):
+        while better(best + direction, best):
+            best += direction
+        if best != unit:
+            break
+    return GAINS[best]
