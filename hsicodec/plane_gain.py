@@ -3,9 +3,10 @@
 The networks are not scale-invariant. Trained on scenes of every sensor, each
 rebuilds planes best near the amplitudes it saw most, so a scene with strong
 planes (CAVE sponges) is coded better at a smaller g and one with weak planes
-at a larger g. With a requested rate, every candidate gain is tried on the
-audited tiles, each at the latent step that reaches the rate; the gain whose
-reconstruction has the least error is stored in the file (header plane_gain).
+at a larger g. With a requested rate, candidate gains are tried on the
+audited tiles, each at the latent step that reaches the rate, from g = 1 half
+an octave at a time for as long as the error falls; the gain kept is stored
+in the file (header plane_gain).
 """
 from __future__ import annotations
 
@@ -39,12 +40,13 @@ def gain_distortion(planes: list[np.ndarray], rebuilt: list[np.ndarray], drops_p
 
 def choose_gain(coder: LatentCoder, tiles: list[Tile], target_bytes: float, fixed_bytes: int, scene_pixels: int,
                 drops_planes: bool, batch: int) -> float:
-    """The gain with the least error on `tiles` at the requested file size.
+    """The gain at which `tiles` come back with the least error at the requested file size, by descent.
 
     A descent from gain 1 over the candidates, half an octave at a time, while
-    the error falls: the error has one minimum over the gain on the scenes
-    measured (`benchmarks/plane_gain.py`), so two or three candidates are
-    usually coded rather than all nine.
+    the error falls, so that three to six candidates are coded rather than all
+    nine. The error has a broad minimum: on 4 tiles of CAVE sponges at 0.4
+    bpp the descent stops at 1/√2, whose error is 2.3% (0.1 dB) above the best
+    of all nine (1/4) and 24% below gain 1's (`tests/test_plane_gain.py`).
     """
     crops = [rect[2:] for _, rect, _ in tiles]
     truth = [p[:, :h, :w] for (p, _, _), (h, w) in zip(tiles, crops)]
