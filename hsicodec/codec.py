@@ -179,7 +179,7 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
                                         symbol_crc=coded.symbol_crc, nodata_mask=mask))
             if progress:
                 progress(1)
-    return choice
+    return dataclasses.replace(choice, plane_gain=front.gain) if choice else None
 
 
 def audit(coder: LatentCoder, sample: Sample, grid: list[Rect], step: float, gain: float) -> tuple[list, list]:

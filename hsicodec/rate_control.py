@@ -34,6 +34,8 @@ class RateChoice:
     predicted_bytes: int
     reachable: bool
     """False when the target lies outside what the steps MIN_STEP ... MAX_STEP can give."""
+    plane_gain: float = 1.0
+    """The file's plane gain, set by `codec.compress_scene` (`plane_gain`), at which the step was chosen."""
 
 
 def sample_tiles(n_tiles: int, limit: int = SAMPLE_TILES) -> list[int]:

@@ -71,9 +71,10 @@ def test_a_rate_controlled_file_stores_its_gain_and_is_better_for_it(coder: Late
     with open_scene(SPONGES) as reader:
         for choose in (True, False):
             out = tmp_path / f"{choose}.hsic"
-            compress_scene(reader, out, entry, coder, target_bpp=0.4, choose_plane_gain=choose)
+            choice = compress_scene(reader, out, entry, coder, target_bpp=0.4, choose_plane_gain=choose)
             with HsicReader(out) as packed:
                 gain = packed.header.plane_gain
+            assert choice.plane_gain == gain
             bpp = 8 * out.stat().st_size / (256 * 256)
             results[choose] = gain, bpp, verify_file(out, reader, coder)["psnr"]
     (gain, bpp, psnr), (gain_1, bpp_1, psnr_1) = results[True], results[False]

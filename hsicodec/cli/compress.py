@@ -120,8 +120,7 @@ def compress_job(job: Job, settings: CompressSettings) -> tuple[dict, str]:
         record = {"input": str(job.source), "output": str(job.target), "status": "ok", "model": entry.name,
                   **rate_figures(job.target.stat().st_size, reader.shape, reader.storage_bytes)}
         if choice is not None:
-            with HsicReader(job.target) as written:
-                record["latent_step"], record["plane_gain"] = choice.step, written.header.plane_gain
+            record["latent_step"], record["plane_gain"] = choice.step, choice.plane_gain
             if not choice.reachable:
                 record["warnings"] = [unreachable_rate(job.source, settings.rate, record["bpp"], entry)]
         text = f"{job.source} -> {job.target}: {describe_rate(record)}"
