@@ -20,7 +20,8 @@ import numpy as np
 
 from hsicodec.checkpoints import ModelEntry
 from hsicodec.components import AUDIT_TILES, choose_components
-from hsicodec.container import FileHeader, HsicReader, HsicWriter, Normalisation, Rect, TilePayload, side_bytes
+from hsicodec.container import (FileHeader, GroupStreams, HsicReader, HsicWriter, Normalisation, PlaneGroup, Rect,
+                                TilePayload, side_bytes)
 from hsicodec.errors import ContainerError, DecodeError, InputError
 from hsicodec.frontend import FrontEnd, fit_front_end
 from hsicodec.io import SceneReader
@@ -28,6 +29,7 @@ from hsicodec.klt import SpectralStats
 from hsicodec.latent_coding import Analysis, CodedLatents, LatentCoder
 from hsicodec.nn.hific import HiFiC
 from hsicodec.plane_gain import choose_gain
+from hsicodec.plane_groups import choose_layout, joined, network_input, step_ratios, with_step
 from hsicodec.rate_control import SAMPLE_TILES, RateChoice, choose_step, sample_tiles
 
 DEFAULT_TILE = 256
@@ -86,23 +88,24 @@ def source_bytes(reader: HsicReader) -> int:
     return int(reader.metadata.get("source_bytes", 0)) or raw
 
 
-Sample = dict[int, tuple[np.ndarray | None, Analysis, np.ndarray | None]]
-"""Analysed tiles by index: padded planes (kept for the audited tiles only), latents, nodata mask."""
+Sample = dict[int, tuple[np.ndarray | None, list[Analysis], np.ndarray | None]]
+"""Analysed tiles by index: padded planes (kept for the audited tiles only), latents per group, nodata mask."""
 
 
 def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: LatentCoder,
                    tile_size: int = DEFAULT_TILE, progress: Progress | None = None,
                    target_bpp: float | None = None, choose_rows: bool = True,
-                   choose_plane_gain: bool = True) -> RateChoice | None:
+                   choose_plane_gain: bool = True, choose_groups: bool = True) -> RateChoice | None:
     """Write `reader`'s scene to `output` (.hsic), atomically. Progress counts `progress_total` steps.
 
     With `target_bpp` (file bits / (H*W)), the plane gain is chosen first
-    (`plane_gain`; `choose_plane_gain=False` keeps gain 1), then the latent step
-    that reaches the rate, and the choice is returned; otherwise the model's own
-    step (1) and gain 1 are used. For the ``klt`` front-end, the basis rows are
-    then chosen by what the model rebuilds at that step (`components`), and the
-    step is chosen again; `choose_rows=False` stores every row at the
-    container's default budget.
+    (`plane_gain`; `choose_plane_gain=False` keeps gain 1) and, for the ``klt``
+    front-end, the plane groups (`plane_groups`; `choose_groups=False` keeps
+    one), then the latent step that reaches the rate, and the choice is
+    returned; otherwise the model's own step (1), gain 1 and one group are used.
+    For the ``klt`` front-end, the basis rows are then chosen by what the model
+    rebuilds at that step (`components`), and the step is chosen again;
+    `choose_rows=False` stores every row at the container's default budget.
     """
     height, width, bands = reader.shape
     if height * width * bands == 0:
@@ -117,12 +120,16 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
     front = fit_front_end(stats, entry.front_end, entry.channels)
     metadata = {"scene": reader.meta.to_json(), "source_name": reader.path.name,
                 "source_bytes": reader.storage_bytes, "target_bpp": target_bpp}
+    groups = header.groups  # one group of every plane at step 1 and gain 1, until chosen
 
-    def analysed(index: int) -> tuple[np.ndarray, Analysis, np.ndarray | None]:
+    def read_planes(index: int) -> tuple[np.ndarray, np.ndarray | None]:
         block = reader.read(*grid[index])  # with the current `front`, refitted once the rows are chosen
         mask = nodata_mask(block, reader.meta.nodata)
-        planes = pad_to_stride(front.planes(block, mask))
-        return planes, coder.analyse(planes), mask
+        return pad_to_stride(front.planes(block, mask)), mask
+
+    def analysed(index: int) -> tuple[np.ndarray, list[Analysis], np.ndarray | None]:
+        planes, mask = read_planes(index)
+        return planes, [coder.analyse(network_input(planes, g)) for g in groups], mask
 
     def sampled_tiles(indices: list[int]) -> Sample:
         sample = {}
@@ -136,69 +143,86 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
     def step_for(sample: Sample) -> RateChoice | None:
         if not rate_controlled:
             return None
-        fixed = side_bytes(header, front.norm, front.basis, metadata)
+        fixed = side_bytes(dataclasses.replace(header, plane_groups=groups[1:]), front.norm, front.basis, metadata)
         return choose_step(coder, [(latents, grid[i], mask) for i, (_, latents, mask) in sample.items()],
-                           target_bpp * height * width / 8, fixed, height * width)
+                           target_bpp * height * width / 8, fixed, height * width, step_ratios(groups))
 
-    def gain_for(indices: set[int]) -> float:
+    def layout_for(indices: set[int]) -> tuple[PlaneGroup, ...]:
+        """The plane gain, then (klt) the plane groups, chosen on the audited tiles."""
         tiles = []
         for index in sorted(indices):
-            block = reader.read(*grid[index])
-            mask = nodata_mask(block, reader.meta.nodata)
-            tiles.append((pad_to_stride(front.planes(block, mask)), grid[index], mask))
-        gain = choose_gain(coder, tiles, target_bpp * height * width / 8,
-                           side_bytes(header, front.norm, front.basis, metadata), height * width,
-                           entry.front_end == "klt", DECODE_BATCH)
+            planes, mask = read_planes(index)
+            tiles.append((planes, grid[index], mask))
+        target, pixels = target_bpp * height * width / 8, height * width
+        fixed = side_bytes(header, front.norm, front.basis, metadata)
+        gain = choose_gain(coder, tiles, target, fixed, pixels, entry.front_end == "klt",
+                           DECODE_BATCH) if choose_plane_gain else 1.0
         if progress:
             progress(len(tiles))
-        return gain
+        if entry.front_end != "klt" or not choose_groups:
+            return (dataclasses.replace(groups[0], plane_gain=gain),)
+        return choose_layout(coder, tiles, gain, target, fixed, pixels, DECODE_BATCH)
 
     rate_controlled, choosing = target_bpp is not None, entry.front_end == "klt" and choose_rows
     sampled = sample_tiles(len(grid), SAMPLE_TILES if rate_controlled else AUDIT_TILES)
     audited = {sampled[i] for i in sample_tiles(len(sampled), AUDIT_TILES)}
-    if rate_controlled and choose_plane_gain:
-        front = dataclasses.replace(front, gain=gain_for(audited))
+    if rate_controlled and (choose_plane_gain or choose_groups):
+        groups = layout_for(audited)
     sample = sampled_tiles(sampled) if rate_controlled or choosing else {}
     choice = step_for(sample)
-    step = choice.step if choice else 1.0
+    groups = with_step(groups, choice.step if choice else 1.0)
     if choosing:
-        kept = choose_components(*audit(coder, {i: sample[i] for i in audited}, grid, step, front.gain))
-        front = dataclasses.replace(fit_front_end(stats, "klt", entry.channels, kept.kept, kept.error_budget),
-                                    gain=front.gain)
+        kept = choose_components(*audit(coder, {i: sample[i] for i in audited}, grid, groups))
+        front = fit_front_end(stats, "klt", entry.channels, kept.kept, kept.error_budget)
+        groups = holding_kept(groups, kept.kept)
         sample = sampled_tiles(sampled) if rate_controlled else {}
         choice = step_for(sample)
-        step = choice.step if choice else 1.0
-    header = dataclasses.replace(header, latent_step=step, plane_gain=front.gain)
+        groups = with_step(groups, choice.step if choice else 1.0)
+    header = dataclasses.replace(header, latent_step=groups[0].latent_step, plane_gain=groups[0].plane_gain,
+                                 plane_groups=groups[1:])
     with HsicWriter(output, header, front.norm, front.basis, metadata) as writer:
         for index, (row0, col0, tile_height, tile_width) in enumerate(grid):
             _, latents, mask = sample.pop(index, None) or analysed(index)
-            coded = coder.code(latents, header.latent_step)
+            first, *further = (coder.code(a, g.latent_step) for a, g in zip(latents, groups))
             writer.add_tile(TilePayload(index=index, row0=row0, col0=col0, height=tile_height,
-                                        width=tile_width, y_shape=coded.y_shape, z_shape=coded.z_shape,
-                                        y_words=coded.y_words, z_words=coded.z_words,
-                                        symbol_crc=coded.symbol_crc, nodata_mask=mask))
+                                        width=tile_width, y_shape=first.y_shape, z_shape=first.z_shape,
+                                        y_words=first.y_words, z_words=first.z_words,
+                                        symbol_crc=first.symbol_crc, nodata_mask=mask,
+                                        groups=tuple(GroupStreams(c.y_shape, c.z_shape, c.y_words, c.z_words,
+                                                                  c.symbol_crc) for c in further)))
             if progress:
                 progress(1)
-    return dataclasses.replace(choice, plane_gain=front.gain) if choice else None
+    if choice is None:
+        return None
+    return dataclasses.replace(choice, plane_gain=groups[0].plane_gain, plane_groups=len(groups))
 
 
-def audit(coder: LatentCoder, sample: Sample, grid: list[Rect], step: float, gain: float) -> tuple[list, list]:
-    """The planes of sampled tiles, cropped to the scene, and the model's reconstructions of them at `step`,
-    both with the plane `gain` undone."""
-    rebuilt = coder.synthesise([coder.dequantise(latents, step) for _, latents, _ in sample.values()], DECODE_BATCH)
+def holding_kept(groups: tuple[PlaneGroup, ...], kept: np.ndarray) -> tuple[PlaneGroup, ...]:
+    """The layout without its trailing groups whose planes are all left out (group 0 always stays)."""
+    while len(groups) > 1 and not kept[groups[-1].first : groups[-1].first + groups[-1].planes].any():
+        groups = groups[:-1]
+    return groups
+
+
+def audit(coder: LatentCoder, sample: Sample, grid: list[Rect], groups: tuple[PlaneGroup, ...]) -> tuple[list, list]:
+    """The planes of sampled tiles, cropped to the scene, and the model's reconstructions of them with the
+    file's plane groups (each at its step, its gain undone)."""
+    outputs = [coder.synthesise([coder.dequantise(latents[k], g.latent_step) for _, latents, _ in sample.values()],
+                                DECODE_BATCH) for k, g in enumerate(groups)]
     crops = [grid[i][2:] for i in sample]
-    return ([planes[:, :h, :w] / gain for (planes, _, _), (h, w) in zip(sample.values(), crops)],
-            [r[:, :h, :w] / gain for r, (h, w) in zip(rebuilt, crops)])
+    rebuilt = [joined([out[t] for out in outputs], groups) for t in range(len(crops))]
+    return ([planes[:, :h, :w] for (planes, _, _), (h, w) in zip(sample.values(), crops)],
+            [r[:, :h, :w] for r, (h, w) in zip(rebuilt, crops)])
 
 
-def progress_total(n_tiles: int, rate_controlled: bool, chooses_rows: bool, chooses_gain: bool = True) -> int:
+def progress_total(n_tiles: int, rate_controlled: bool, chooses_rows: bool, chooses_layout: bool = True) -> int:
     """Steps `compress_scene` reports: every tile twice, plus the tiles sampled to choose the step and,
     for a ``klt`` model, to choose the rows (with a rate, the sample is analysed again after the choice),
-    and with a rate, the audited tiles once more for the plane gain."""
+    and with a rate, the audited tiles once more for the plane gain and groups."""
     sampled = len(sample_tiles(n_tiles, SAMPLE_TILES if rate_controlled else AUDIT_TILES))
     passes = (1 if rate_controlled else 0) + (1 if chooses_rows else 0)
-    gain = len(sample_tiles(sampled, AUDIT_TILES)) if rate_controlled and chooses_gain else 0
-    return 2 * n_tiles + passes * sampled + gain
+    layout = len(sample_tiles(sampled, AUDIT_TILES)) if rate_controlled and chooses_layout else 0
+    return 2 * n_tiles + passes * sampled + layout
 
 
 def rate_figures(file_bytes: int, shape: tuple[int, int, int], source_bytes: int) -> dict[str, float]:
@@ -242,17 +266,18 @@ def decode_tiles(reader: HsicReader, coder: LatentCoder, nodata: float | None,
     `salvage_fill` instead of stopping the decode.
     """
     dtype = np.dtype(reader.header.dtype)
-    front = FrontEnd(reader.norm, reader.basis, gain=reader.header.plane_gain)
+    front = FrontEnd(reader.norm, reader.basis)
+    groups = reader.header.groups
     grid = reader.header.tile_grid()
     batch = min(DECODE_BATCH, reader.header.n_tiles)  # fixed per file: see LatentCoder.synthesise
 
-    def latents_of(index: int) -> tuple[np.ndarray, np.ndarray | None] | None:
-        """The tile's dequantised y and nodata mask, or None for a damaged tile reported to `on_damage`."""
+    def latents_of(index: int) -> tuple[list[np.ndarray], np.ndarray | None] | None:
+        """The tile's dequantised y of each plane group and its nodata mask, or None for a damaged tile
+        reported to `on_damage`."""
         try:
             tile = reader.read_tile(index)
-            return coder.decode_latents(
-                CodedLatents(tile.y_shape, tile.z_shape, tile.y_words, tile.z_words, tile.symbol_crc),
-                reader.header.latent_step), tile.nodata_mask
+            return [coder.decode_latents(CodedLatents(s.y_shape, s.z_shape, s.y_words, s.z_words, s.symbol_crc),
+                                         g.latent_step) for s, g in zip((tile, *tile.groups), groups)], tile.nodata_mask
         except (ContainerError, DecodeError) as exc:
             reason = str(exc) if isinstance(exc, ContainerError) else f"{reader.path}: tile {index}: {exc}"
             if on_damage is None:
@@ -273,7 +298,8 @@ def decode_tiles(reader: HsicReader, coder: LatentCoder, nodata: float | None,
     for start in range(0, len(indices), batch):
         group = indices[start:start + batch]
         decoded = {index: found for index in group if (found := latents_of(index)) is not None}
-        planes = dict(zip(decoded, coder.synthesise([y_hat for y_hat, _ in decoded.values()], batch)))
+        outputs = [coder.synthesise([y_hats[k] for y_hats, _ in decoded.values()], batch) for k in range(len(groups))]
+        planes = {index: joined([out[t] for out in outputs], groups) for t, index in enumerate(decoded)}
         for index in group:
             row0, col0 = grid[index][:2]
             block = block_of(index, planes.get(index), decoded[index][1] if index in decoded else None)

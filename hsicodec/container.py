@@ -1,4 +1,4 @@
-"""The `.hsic` container, version 2 (byte layout: docs/format.md).
+"""The `.hsic` container, version 4 (byte layout: docs/format.md).
 
 A fixed little-endian header (magic, version, scene shape, model) with its own
 CRC32, then length-prefixed sections, each with a CRC32, ending with an END
@@ -27,11 +27,12 @@ import numpy as np
 from hsicodec.errors import ContainerError
 
 MAGIC = b"\x89HSIC\r\n\x1a"
-MAJOR = 3
+MAJOR = 4
 MINOR = 0
-READABLE_MAJORS = (1, 2, 3)
+READABLE_MAJORS = (1, 2, 3, 4)
 """1.x files are read as latent_step 1 (2.0 added the step), 1.x and 2.x files as plane_gain 1 (3.0 added
-the gain); a reader of an older major would misread either."""
+the gain), files before 4.0 as one plane group (4.0 added the groups); a reader of an older major would
+misread any of them."""
 
 MAX_BANDS = 65535
 MAX_TILE_SIZE = 65535
@@ -52,6 +53,8 @@ MIN_LATENT_STEP, MAX_LATENT_STEP = 2.0**-4, 2.0**6
 """Range of the latent quantisation step (1 = the step the model was trained with)."""
 MIN_PLANE_GAIN, MAX_PLANE_GAIN = 2.0**-4, 2.0**4
 """Range of the gain applied to the network's planes (1 = the planes as the front-end makes them)."""
+MAX_PLANE_GROUPS = 15
+"""Plane groups after the first that a header may declare."""
 
 
 class SectionId(IntEnum):
@@ -75,11 +78,14 @@ _PREFIX = struct.Struct("<8sHHI")  # magic, major, minor, header_size
 _FIELDS = struct.Struct("<5IBB32sH")  # H, W, B, tile, K, dtype, byteorder, sha256, name length
 _STEP = struct.Struct("<d")  # latent_step, after the model name (2.0)
 _GAIN = struct.Struct("<d")  # plane_gain, after latent_step (3.0)
+_GROUP_COUNT = struct.Struct("<H")  # plane groups after the first, after plane_gain (4.0)
+_GROUP = struct.Struct("<HHdd")  # first plane, planes, latent_step, plane_gain
 _SECTION = struct.Struct("<HQ")  # id, payload length
 _CRC = struct.Struct("<I")
 _NORM = struct.Struct("<dd")
 _BASIS_HEAD = struct.Struct("<II")  # K, B
 _TILE_HEAD = struct.Struct("<11IIQQBQ")  # geometry, shapes, symbol crc, word counts, mask flag, mask bytes
+_GROUP_STREAMS = struct.Struct("<7IQQ")  # a further group's latent shapes, symbol crc, word counts (4.0)
 _TILE_SECTION_MIN = _SECTION.size + _TILE_HEAD.size + _CRC.size
 
 Rect = tuple[int, int, int, int]
@@ -90,6 +96,17 @@ def tile_rects(height: int, width: int, tile_size: int) -> list[Rect]:
     """Row-major tiles of at most tile_size x tile_size pixels covering a height x width scene."""
     return [(r, c, min(tile_size, height - r), min(tile_size, width - c))
             for r in range(0, height, tile_size) for c in range(0, width, tile_size)]
+
+
+@dataclass(frozen=True)
+class PlaneGroup:
+    """Planes ``first`` ... ``first + planes - 1``, coded through the network on their own (in its leading
+    channels, the others zero) at their own latent step and plane gain (`hsicodec.plane_groups`)."""
+
+    first: int
+    planes: int
+    latent_step: float
+    plane_gain: float
 
 
 @dataclass
@@ -107,6 +124,14 @@ class FileHeader:
     model_sha256: str
     latent_step: float = 1.0
     plane_gain: float = 1.0
+    plane_groups: tuple[PlaneGroup, ...] = ()
+    """The groups after the first; group 0 (latent_step, plane_gain) holds the planes before them."""
+
+    @property
+    def groups(self) -> tuple[PlaneGroup, ...]:
+        """Every plane group, group 0 first: all the network's planes when there is no further group."""
+        end = self.plane_groups[0].first if self.plane_groups else (self.components or self.bands)
+        return (PlaneGroup(0, end, self.latent_step, self.plane_gain), *self.plane_groups)
 
     @property
     def grid_shape(self) -> tuple[int, int]:
@@ -154,8 +179,19 @@ class SpectralBasis:
 
 
 @dataclass
+class GroupStreams:
+    """A further plane group's coded latents in one tile."""
+
+    y_shape: tuple[int, int, int]
+    z_shape: tuple[int, int, int]
+    y_words: np.ndarray
+    z_words: np.ndarray
+    symbol_crc: int
+
+
+@dataclass
 class TilePayload:
-    """One coded tile: geometry, latent shapes, range-coder words, nodata mask."""
+    """One coded tile: geometry, group 0's latent shapes and range-coder words, nodata mask, further groups."""
 
     index: int
     row0: int
@@ -168,6 +204,8 @@ class TilePayload:
     z_words: np.ndarray
     symbol_crc: int
     nodata_mask: np.ndarray | None
+    groups: tuple[GroupStreams, ...] = ()
+    """One per header plane group after the first, in order."""
 
 
 def quantise_basis(b: SpectralBasis, variances: np.ndarray | None = None,
@@ -238,22 +276,45 @@ def _header_problem(h: FileHeader) -> str | None:
         return f"header latent_step {h.latent_step!r} outside [{MIN_LATENT_STEP}, {MAX_LATENT_STEP}]"
     if not (isinstance(h.plane_gain, numbers.Real) and MIN_PLANE_GAIN <= h.plane_gain <= MAX_PLANE_GAIN):
         return f"header plane_gain {h.plane_gain!r} outside [{MIN_PLANE_GAIN}, {MAX_PLANE_GAIN}]"
+    return _groups_problem(h)
+
+
+def _groups_problem(h: FileHeader) -> str | None:
+    """Why the header's further plane groups do not tile its planes after group 0, or None."""
+    if not h.plane_groups:
+        return None
+    if h.components == 0 or len(h.plane_groups) > MAX_PLANE_GROUPS:
+        return f"header declares {len(h.plane_groups)} further plane groups for {h.components} components"
+    expected = max(h.plane_groups[0].first, 1)  # group 0 holds at least one plane
+    for n, g in enumerate(h.plane_groups, start=1):
+        if g.first != expected or g.planes < 1 or g.first + g.planes > h.components:
+            return (f"header plane group {n} (planes {g.first}+{g.planes}) does not follow the previous group "
+                    f"within {h.components} components")
+        if not (isinstance(g.latent_step, numbers.Real) and MIN_LATENT_STEP <= g.latent_step <= MAX_LATENT_STEP):
+            return f"header plane group {n} latent_step {g.latent_step!r} outside [{MIN_LATENT_STEP}, {MAX_LATENT_STEP}]"
+        if not (isinstance(g.plane_gain, numbers.Real) and MIN_PLANE_GAIN <= g.plane_gain <= MAX_PLANE_GAIN):
+            return f"header plane group {n} plane_gain {g.plane_gain!r} outside [{MIN_PLANE_GAIN}, {MAX_PLANE_GAIN}]"
+        expected = g.first + g.planes
     return None
 
 
-def _tile_problem(tile: TilePayload, header: FileHeader) -> str | None:
-    """Why a tile does not fit its header, or None."""
+def _tile_problem(tile: TilePayload, header: FileHeader, with_groups: bool = True) -> str | None:
+    """Why a tile does not fit its header (without its further groups' streams: `with_groups` False), or None."""
     if not isinstance(tile.index, numbers.Integral) or not 0 <= tile.index < header.n_tiles:
         return f"tile index {tile.index!r} outside [0, {header.n_tiles})"
     rect = (tile.row0, tile.col0, tile.height, tile.width)
     if rect != header.tile_rect(tile.index):
         return f"tile {tile.index}: geometry {rect} differs from the grid's {header.tile_rect(tile.index)}"
-    for name in ("y_shape", "z_shape"):
-        shape = tuple(getattr(tile, name))
-        if len(shape) != 3 or not all(0 <= int(n) < 2**32 for n in shape) or math.prod(shape) > MAX_LATENT_ELEMENTS:
-            return f"tile {tile.index}: {name} {shape} is not three sizes with at most 2**31-1 elements"
-    if not 0 <= tile.symbol_crc < 2**32:
-        return f"tile {tile.index}: symbol_crc {tile.symbol_crc} is not a 32-bit value"
+    if with_groups and len(tile.groups) != len(header.plane_groups):
+        return f"tile {tile.index}: {len(tile.groups)} further plane groups, header declares {len(header.plane_groups)}"
+    for streams in (tile, *tile.groups):
+        for name in ("y_shape", "z_shape"):
+            shape = tuple(getattr(streams, name))
+            if len(shape) != 3 or not all(0 <= int(n) < 2**32 for n in shape) or \
+                    math.prod(shape) > MAX_LATENT_ELEMENTS:
+                return f"tile {tile.index}: {name} {shape} is not three sizes with at most 2**31-1 elements"
+        if not 0 <= streams.symbol_crc < 2**32:
+            return f"tile {tile.index}: symbol_crc {streams.symbol_crc} is not a 32-bit value"
     return None
 
 
@@ -277,7 +338,8 @@ def _header_bytes(h: FileHeader) -> bytes:
     name = h.model_name.encode("utf-8")
     fields = _FIELDS.pack(h.height, h.width, h.bands, h.tile_size, h.components, DTYPE_CODES[h.dtype],
                           ord(h.byteorder), bytes.fromhex(h.model_sha256), len(name)) + name
-    fields += _STEP.pack(h.latent_step) + _GAIN.pack(h.plane_gain)
+    fields += _STEP.pack(h.latent_step) + _GAIN.pack(h.plane_gain) + _GROUP_COUNT.pack(len(h.plane_groups))
+    fields += b"".join(_GROUP.pack(g.first, g.planes, g.latent_step, g.plane_gain) for g in h.plane_groups)
     head = _PREFIX.pack(MAGIC, MAJOR, MINOR, len(fields)) + fields
     return head + _CRC.pack(zlib.crc32(head))
 
@@ -343,10 +405,13 @@ def side_bytes(header: FileHeader, norm: Normalisation, basis: SpectralBasis | N
         _SECTION.size + _CRC.size
 
 
-def tile_section_bytes(y_words: int, z_words: int, nodata_mask: np.ndarray | None = None) -> int:
-    """Bytes of a TILE section holding that many range-coder words and this nodata mask."""
+def tile_section_bytes(y_words: int, z_words: int, nodata_mask: np.ndarray | None = None,
+                       group_words: Iterable[int] = ()) -> int:
+    """Bytes of a TILE section holding that many range-coder words of group 0, this nodata mask and
+    further groups of `group_words` words each (y and z together)."""
     mask = b"" if nodata_mask is None else _mask_payload(nodata_mask, nodata_mask.shape, 0)
-    return _TILE_SECTION_MIN + 4 * (y_words + z_words) + len(mask)
+    groups = sum(_GROUP_STREAMS.size + 4 * words for words in group_words)
+    return _TILE_SECTION_MIN + 4 * (y_words + z_words) + len(mask) + groups
 
 
 class HsicWriter:
@@ -405,7 +470,12 @@ class HsicWriter:
         head = _TILE_HEAD.pack(tile.index, tile.row0, tile.col0, tile.height, tile.width,
                                *map(int, tile.y_shape), *map(int, tile.z_shape), tile.symbol_crc,
                                y_words.size, z_words.size, 1 if tile.nodata_mask is not None else 0, len(mask))
-        self._write_section(SectionId.TILE, [head, y_words.data.cast("B"), z_words.data.cast("B"), mask])
+        parts = [head, y_words.data.cast("B"), z_words.data.cast("B"), mask]
+        for streams in tile.groups:
+            group_y, group_z = _words(streams.y_words, "y_words"), _words(streams.z_words, "z_words")
+            parts += [_GROUP_STREAMS.pack(*map(int, streams.y_shape), *map(int, streams.z_shape), streams.symbol_crc,
+                                          group_y.size, group_z.size), group_y.data.cast("B"), group_z.data.cast("B")]
+        self._write_section(SectionId.TILE, parts)
         self._written.add(tile.index)
 
     def _write_section(self, section_id: SectionId, parts: list[bytes | memoryview]) -> None:
@@ -579,16 +649,18 @@ class HsicReader:
         h, w, b, tile, k, dtype, order, sha, name_len = _FIELDS.unpack_from(fields)
         step_at = _FIELDS.size + name_len
         gain_at = step_at + (_STEP.size if major >= 2 else 0)
-        if gain_at + (_GAIN.size if major >= 3 else 0) > len(fields):
+        count_at = gain_at + (_GAIN.size if major >= 3 else 0)
+        if count_at + (_GROUP_COUNT.size if major >= 4 else 0) > len(fields):
             raise self._fail(f"header model name of {name_len} bytes overruns the header")
         step = _STEP.unpack_from(fields, step_at)[0] if major >= 2 else 1.0
         gain = _GAIN.unpack_from(fields, gain_at)[0] if major >= 3 else 1.0
+        groups = self._parse_groups(fields, count_at) if major >= 4 else ()
         try:
             name = fields[_FIELDS.size:_FIELDS.size + name_len].decode("utf-8")
         except UnicodeDecodeError as err:
             raise self._fail("header model name is not UTF-8") from err
         header = FileHeader(h, w, b, _DTYPE_NAMES.get(dtype, f"code {dtype}"), chr(order), tile, k, name, sha.hex(),
-                            step, gain)
+                            step, gain, groups)
         problem = _header_problem(header)
         if problem:
             raise self._fail(problem)
@@ -599,6 +671,13 @@ class HsicReader:
             raise self._fail(f"truncated or corrupt: header declares {header.n_tiles} tiles, "
                              f"more than a {self.file_bytes}-byte file can hold")
         return header
+
+    def _parse_groups(self, fields: bytes, at: int) -> tuple[PlaneGroup, ...]:
+        (count,) = _GROUP_COUNT.unpack_from(fields, at)
+        at += _GROUP_COUNT.size
+        if count > MAX_PLANE_GROUPS or at + count * _GROUP.size > len(fields):  # later minors may add fields
+            raise self._fail(f"header declares {count} further plane groups in {len(fields) - at} bytes")
+        return tuple(PlaneGroup(*_GROUP.unpack_from(fields, at + n * _GROUP.size)) for n in range(count))
 
     def _index_sections(self, offset: int) -> None:
         """Walk the section headers to END; read and check the small sections, index the tiles."""
@@ -757,11 +836,11 @@ class HsicReader:
         symbol_crc, n_y, n_z, mask_flag, mask_bytes = fields[11:]
         tile = TilePayload(*geometry, y_shape, z_shape, np.empty(0, np.uint32), np.empty(0, np.uint32),
                            symbol_crc, None)
-        problem = _tile_problem(tile, self.header)
+        problem = _tile_problem(tile, self.header, with_groups=False)
         if problem:
             raise self._fail(f"tile {index}: {problem}")
-        if _TILE_HEAD.size + 4 * (n_y + n_z) + mask_bytes != len(payload) or mask_flag > 1 or (
-                mask_flag == 0 and mask_bytes):
+        groups_at = _TILE_HEAD.size + 4 * (n_y + n_z) + mask_bytes
+        if groups_at > len(payload) or mask_flag > 1 or (mask_flag == 0 and mask_bytes):
             raise self._fail(f"tile {index}: word counts {n_y}+{n_z}, mask {mask_flag}/{mask_bytes} bytes "
                              f"do not match its {len(payload)}-byte section")
         at = _TILE_HEAD.size
@@ -769,8 +848,31 @@ class HsicReader:
         tile.z_words = np.frombuffer(payload, "<u4", n_z, at + 4 * n_y).astype(np.uint32)
         if mask_flag:
             shape = (tile.height, tile.width, self.header.bands)
-            tile.nodata_mask = self._parse_mask(payload[at + 4 * (n_y + n_z):], shape, index)
+            tile.nodata_mask = self._parse_mask(payload[at + 4 * (n_y + n_z):groups_at], shape, index)
+        tile.groups = self._parse_group_streams(payload, groups_at, index)
+        problem = _tile_problem(tile, self.header)
+        if problem:
+            raise self._fail(f"tile {index}: {problem}")
         return tile
+
+    def _parse_group_streams(self, payload: memoryview, at: int, index: int) -> tuple[GroupStreams, ...]:
+        """The further plane groups' streams from byte `at` of a tile section to its end."""
+        groups = []
+        for _ in self.header.plane_groups:
+            if at + _GROUP_STREAMS.size > len(payload):
+                break
+            fields = _GROUP_STREAMS.unpack_from(payload, at)
+            n_y, n_z = fields[7:]
+            at += _GROUP_STREAMS.size
+            if at + 4 * (n_y + n_z) > len(payload):
+                break
+            groups.append(GroupStreams(fields[0:3], fields[3:6], np.frombuffer(payload, "<u4", n_y, at).astype(np.uint32),
+                                       np.frombuffer(payload, "<u4", n_z, at + 4 * n_y).astype(np.uint32), fields[6]))
+            at += 4 * (n_y + n_z)
+        if len(groups) != len(self.header.plane_groups) or at != len(payload):
+            raise self._fail(f"tile {index}: its {len(payload)}-byte section does not hold its mask and "
+                             f"{len(self.header.plane_groups)} further plane groups' streams")
+        return tuple(groups)
 
     def _parse_mask(self, data: memoryview, shape: tuple[int, int, int], index: int) -> np.ndarray:
         count = math.prod(shape)

@@ -5,8 +5,7 @@ Both scale the scene to x_n = (x - lo) / (hi - lo) with its valid range, then
 - ``bands``: C = B, the bands themselves, u = (x_n - 1/2) / sqrt(B).
 Dividing by sqrt(B) makes C * mean(u error^2) the per-band MSE of x_n in both
 cases, so the network's distortion is the scene's PSNR distortion. A file's
-plane gain g (`hsicodec.plane_gain`) multiplies the planes the network sees
-and divides what it gives back; training uses g = 1.
+plane groups and gains (`hsicodec.plane_groups`) apply on top of these planes.
 """
 from __future__ import annotations
 
@@ -44,14 +43,13 @@ class FrontEnd:
     norm: Normalisation
     basis: SpectralBasis | None
     fill: np.ndarray | None = None  # normalised value of nodata samples, per band (encoder only)
-    gain: float = 1.0  # the planes' gain (the file's plane_gain)
 
     @property
     def kind(self) -> str:
         return "bands" if self.basis is None else "klt"
 
     def planes(self, block: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-        """Scene block (h, w, B) -> network planes (C, h, w) float32, times `gain`; nodata samples take `fill`."""
+        """Scene block (h, w, B) -> network planes (C, h, w) float32; nodata samples take `fill`."""
         lo, hi = self.norm.lo, self.norm.hi
         values = block.astype(np.float64)
         if mask is not None:
@@ -60,12 +58,12 @@ class FrontEnd:
             u = to_components(values, lo, hi, self.basis.mean, self.basis.basis)
         else:
             u = (((values - lo) / (hi - lo) - BANDS_CENTRE) / np.sqrt(values.shape[-1])).transpose(2, 0, 1)
-        return np.ascontiguousarray(u * self.gain, dtype=np.float32)
+        return np.ascontiguousarray(u, dtype=np.float32)
 
     def spectra(self, u: np.ndarray) -> np.ndarray:
-        """Network planes (C, h, w) -> scene block (h, w, B) float64 in source units (`gain` undone)."""
+        """Network planes (C, h, w) -> scene block (h, w, B) float64 in source units."""
         lo, hi = self.norm.lo, self.norm.hi
-        u = u.astype(np.float64) / self.gain
+        u = u.astype(np.float64)
         if self.basis is not None:
             return from_components(u, lo, hi, self.basis.mean, self.basis.basis)
         x_n = u.transpose(1, 2, 0) * np.sqrt(u.shape[0]) + BANDS_CENTRE

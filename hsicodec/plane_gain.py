@@ -57,7 +57,7 @@ def choose_gain(coder: LatentCoder, tiles: list[Tile], target_bytes: float, fixe
         if k not in results:
             gain = GAINS[k]
             latents = [coder.analyse(planes * np.float32(gain)) for planes, _, _ in tiles]
-            choice = choose_step(coder, [(a, rect, mask) for a, (_, rect, mask) in zip(latents, tiles)],
+            choice = choose_step(coder, [([a], rect, mask) for a, (_, rect, mask) in zip(latents, tiles)],
                                  target_bytes, fixed_bytes, scene_pixels)
             rebuilt = coder.synthesise([coder.dequantise(a, choice.step) for a in latents], batch)
             error = gain_distortion(truth, [r[:, :h, :w] / gain for r, (h, w) in zip(rebuilt, crops)], drops_planes)

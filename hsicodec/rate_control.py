@@ -4,12 +4,15 @@ The step is searched on a sample of the scene's tiles (all of them for scenes
 of up to SAMPLE_TILES tiles, where the file size is then predicted exactly):
 the network runs once per sampled tile and each candidate step only re-runs
 the range coder, which is cheap. Steps lie on a grid of 1/STEPS_PER_OCTAVE
-octaves, so a file's step is a short, exact number.
+octaves, so a file's step is a short, exact number. A file of several plane
+groups (`plane_groups`) codes each group at a fixed ratio to group 0's step;
+the step searched is group 0's.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -36,6 +39,12 @@ class RateChoice:
     """False when the target lies outside what the steps MIN_STEP ... MAX_STEP can give."""
     plane_gain: float = 1.0
     """The file's plane gain, set by `codec.compress_scene` (`plane_gain`), at which the step was chosen."""
+    plane_groups: int = 1
+    """The file's number of plane groups, set by `codec.compress_scene` (`plane_groups`)."""
+
+
+SampleTile = tuple[list[Analysis], Rect, "np.ndarray | None"]
+"""A sampled tile: its latents for each plane group, its rectangle and its nodata mask."""
 
 
 def sample_tiles(n_tiles: int, limit: int = SAMPLE_TILES) -> list[int]:
@@ -51,20 +60,22 @@ def step_grid() -> np.ndarray:
     return np.exp2(np.arange(lo, hi + 1) / STEPS_PER_OCTAVE)
 
 
-def predicted_bytes(coder: LatentCoder, sample: list[tuple[Analysis, Rect, np.ndarray | None]], step: float,
-                    fixed_bytes: int, scene_pixels: int) -> int:
-    """File size at `step`: the side information plus the sampled tiles' sections scaled to the scene."""
+def predicted_bytes(coder: LatentCoder, sample: list[SampleTile], step: float, fixed_bytes: int,
+                    scene_pixels: int, ratios: Sequence[float] = (1.0,)) -> int:
+    """File size at `step` (group k's step: step * ratios[k]): the side information plus the sampled
+    tiles' sections scaled to the scene."""
     tile_bytes = 0
     sample_pixels = 0
     for latents, (_, _, height, width), mask in sample:
-        coded = coder.code(latents, step)
-        tile_bytes += tile_section_bytes(coded.y_words.size, coded.z_words.size, mask)
+        first, *further = (coder.code(a, step * r) for a, r in zip(latents, ratios))
+        tile_bytes += tile_section_bytes(first.y_words.size, first.z_words.size, mask,
+                                         [c.y_words.size + c.z_words.size for c in further])
         sample_pixels += height * width
     return fixed_bytes + round(tile_bytes * scene_pixels / sample_pixels)
 
 
-def choose_step(coder: LatentCoder, sample: list[tuple[Analysis, Rect, np.ndarray | None]], target_bytes: float,
-                fixed_bytes: int, scene_pixels: int) -> RateChoice:
+def choose_step(coder: LatentCoder, sample: list[SampleTile], target_bytes: float, fixed_bytes: int,
+                scene_pixels: int, ratios: Sequence[float] = (1.0,)) -> RateChoice:
     """The grid step whose predicted file size is nearest to `target_bytes` (by ratio).
 
     The size falls as the step grows, so a bisection finds the two steps around
@@ -75,7 +86,7 @@ def choose_step(coder: LatentCoder, sample: list[tuple[Analysis, Rect, np.ndarra
 
     def size(i: int) -> int:
         if i not in sizes:
-            sizes[i] = predicted_bytes(coder, sample, float(grid[i]), fixed_bytes, scene_pixels)
+            sizes[i] = predicted_bytes(coder, sample, float(grid[i]), fixed_bytes, scene_pixels, ratios)
         return sizes[i]
 
     lo, hi = 0, len(grid) - 1

@@ -96,5 +96,6 @@ def test_the_progress_bar_counts_every_step_of_compress(model: str, rate: float 
     if rate is not None:
         steps.clear()
         with open_scene(FEATHERS) as reader:
-            compress_scene(reader, tmp_path / "b.hsic", entry, coder, 64, steps.append, rate, choose_plane_gain=False)
-        assert sum(steps) == progress_total(16, True, entry.front_end == "klt", chooses_gain=False)
+            compress_scene(reader, tmp_path / "b.hsic", entry, coder, 64, steps.append, rate, choose_plane_gain=False,
+                           choose_groups=False)
+        assert sum(steps) == progress_total(16, True, entry.front_end == "klt", chooses_layout=False)

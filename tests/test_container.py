@@ -1,4 +1,4 @@
-"""The `.hsic` container v2 (hsicodec.container, docs/format.md)."""
+"""The `.hsic` container v4 (hsicodec.container, docs/format.md)."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hsicodec.container import (MAGIC, FileHeader, HsicReader, HsicWriter, Normalisation, SectionId, SpectralBasis,
-                                TilePayload, quantise_basis, side_bytes, tile_section_bytes)
+from hsicodec.container import (MAGIC, FileHeader, GroupStreams, HsicReader, HsicWriter, Normalisation, PlaneGroup,
+                                SectionId, SpectralBasis, TilePayload, quantise_basis, side_bytes, tile_section_bytes)
 from hsicodec.errors import ContainerError
 
 SHA = "0123456789abcdef" * 4
@@ -41,8 +41,18 @@ def make_tiles(header: FileHeader, seed: int = 1) -> list[TilePayload]:
                                  y_shape=(8, 1 + index, 2), z_shape=(4, 1, 1),
                                  y_words=rng.integers(0, 2**32, 5 + index, dtype=np.uint32),
                                  z_words=np.arange(index, dtype=np.uint32), symbol_crc=0xDEADBEEF - index,
-                                 nodata_mask=mask))
+                                 nodata_mask=mask,
+                                 groups=tuple(GroupStreams((8, 1, 1 + index), (4, 1, 1),
+                                                           rng.integers(0, 2**32, 3 + g, dtype=np.uint32),
+                                                           rng.integers(0, 2**32, 1 + index, dtype=np.uint32),
+                                                           0xC0FFEE + g)
+                                              for g in range(len(header.plane_groups)))))
     return tiles
+
+
+def grouped(header: FileHeader) -> FileHeader:
+    """The header with two further plane groups: planes 1 and 2 of its 3 components."""
+    return dataclasses.replace(header, plane_groups=(PlaneGroup(1, 1, 2.0, 3.5), PlaneGroup(2, 1, 4.0, 8.0)))
 
 
 def write(path: Path, header: FileHeader, basis: SpectralBasis | None, tiles: list[TilePayload]) -> Path:
@@ -88,6 +98,11 @@ def assert_tiles_equal(read: TilePayload, written: TilePayload) -> None:
     else:
         assert read.nodata_mask.dtype == np.bool_
         np.testing.assert_array_equal(read.nodata_mask, written.nodata_mask)
+    assert len(read.groups) == len(written.groups)
+    for got, wrote in zip(read.groups, written.groups):
+        assert (got.y_shape, got.z_shape, got.symbol_crc) == (wrote.y_shape, wrote.z_shape, wrote.symbol_crc)
+        np.testing.assert_array_equal(got.y_words, wrote.y_words)
+        np.testing.assert_array_equal(got.z_words, wrote.z_words)
 
 
 @pytest.mark.parametrize("components", [3, 0])
@@ -97,7 +112,7 @@ def test_write_read_round_trip_preserves_every_field(tmp_path, components):
     tiles = make_tiles(header)
     path = write(tmp_path / "scene.hsic", header, basis, tiles[::-1])  # any tile order
     with HsicReader(path) as reader:
-        assert reader.header == header and reader.version == (3, 0)
+        assert reader.header == header and reader.version == (4, 0)
         assert reader.norm == Normalisation(-3.5, 4095.0)
         assert reader.metadata == METADATA
         assert reader.file_bytes == path.stat().st_size
@@ -206,41 +221,95 @@ def test_unknown_major_version_is_refused_and_unknown_minor_is_read(small_file):
     path, tiles = small_file
     data = bytearray(path.read_bytes())
     assert data[:8] == MAGIC
-    struct.pack_into("<HH", data, 8, 4, 0)
+    struct.pack_into("<HH", data, 8, 5, 0)
     with pytest.raises(ContainerError,
-                       match=r"unsupported \.hsic version 4\.0 \(this hsicodec reads 1\.x, 2\.x and 3\.x\)"):
+                       match=r"unsupported \.hsic version 5\.0 \(this hsicodec reads 1\.x, 2\.x, 3\.x and 4\.x\)"):
         HsicReader(patched(path, data))
-    struct.pack_into("<HH", data, 8, 3, 7)
+    struct.pack_into("<HH", data, 8, 4, 7)
     with HsicReader(patched(path, reheader(data))) as reader:
-        assert reader.version == (3, 7)
+        assert reader.version == (4, 7)
         assert_tiles_equal(reader.read_tile(0), tiles[0])
 
 
 def as_older_version(data: bytes, major: int) -> bytearray:
-    """The same file as a writer of `major` made it: 2.x has no plane_gain, 1.x not the latent_step either."""
+    """The same file (of one plane group) as a writer of `major` made it: 3.x has no plane group count,
+    2.x no plane_gain either, 1.x not the latent_step either."""
     (size,) = struct.unpack_from("<I", data, 12)
-    cut = 8 * (3 - major)  # the f64 fields added by the later majors, at the end of the header fields
+    cut = 2 + 8 * (3 - major)  # the u16 count and the f64 fields added by the later majors, at the header's end
     old = bytearray(data[:16 + size - cut] + data[16 + size + 4:])
     struct.pack_into("<HHI", old, 8, major, 0, size - cut)
     old[16 + size - cut:16 + size - cut] = b"\0\0\0\0"
     return reheader(old)
 
 
-@pytest.mark.parametrize("major", [1, 2])
-def test_older_files_are_read_with_the_trained_step_and_gain_1(small_file, major):
+@pytest.mark.parametrize("major", [1, 2, 3])
+def test_older_files_are_read_as_one_group_with_the_trained_step_and_gain_1(small_file, major):
     path, tiles = small_file
     with HsicReader(patched(path, as_older_version(path.read_bytes(), major))) as reader:
         assert reader.version == (major, 0)
         assert reader.header.latent_step == 1.0 and reader.header.plane_gain == 1.0
         assert reader.header == make_header(height=10, width=20, tile_size=16)
+        assert reader.header.groups == (PlaneGroup(0, 3, 1.0, 1.0),)
         assert_tiles_equal(reader.read_tile(1), tiles[1])
 
 
-def test_a_version_2_file_keeps_its_latent_step(tmp_path):
-    header = dataclasses.replace(make_header(), latent_step=2.0 ** (5 / 16))
+@pytest.mark.parametrize("major", [2, 3])
+def test_older_files_keep_their_latent_step_and_gain(tmp_path, major):
+    header = dataclasses.replace(make_header(), latent_step=2.0 ** (5 / 16), plane_gain=2.0 ** -0.5)
     path = write(tmp_path / "stepped.hsic", header, make_basis(), make_tiles(header))
-    with HsicReader(patched(path, as_older_version(path.read_bytes(), 2))) as reader:
-        assert reader.header.latent_step == header.latent_step and reader.header.plane_gain == 1.0
+    with HsicReader(patched(path, as_older_version(path.read_bytes(), major))) as reader:
+        assert reader.header.latent_step == header.latent_step
+        assert reader.header.plane_gain == (header.plane_gain if major == 3 else 1.0)
+
+
+def test_plane_groups_round_trip_with_their_streams(tmp_path):
+    header = grouped(make_header())
+    tiles = make_tiles(header)
+    path = write(tmp_path / "grouped.hsic", header, make_basis(), tiles)
+    with HsicReader(path) as reader:
+        assert reader.header == header
+        assert reader.header.groups == (PlaneGroup(0, 1, 1.0, 1.0), *header.plane_groups)
+        for tile in tiles:
+            assert_tiles_equal(reader.read_tile(tile.index), tile)
+    expected = side_bytes(header, Normalisation(-3.5, 4095.0), make_basis(), METADATA) + sum(
+        tile_section_bytes(t.y_words.size, t.z_words.size, t.nodata_mask,
+                           [g.y_words.size + g.z_words.size for g in t.groups]) for t in tiles)
+    assert path.stat().st_size == expected
+
+
+@pytest.mark.parametrize("groups, match", [
+    ((PlaneGroup(0, 1, 2.0, 1.0),), "plane group 1"),  # group 0 would hold no plane
+    ((PlaneGroup(1, 1, 2.0, 1.0), PlaneGroup(1, 1, 2.0, 1.0)), "plane group 2"),  # overlap
+    ((PlaneGroup(1, 3, 2.0, 1.0),), "plane group 1"),  # beyond the 3 components
+    ((PlaneGroup(1, 1, 0.0, 1.0),), "latent_step"),
+    ((PlaneGroup(1, 1, 2.0, 100.0),), "plane_gain"),
+])
+def test_plane_groups_that_do_not_tile_the_planes_are_refused(tmp_path, groups, match):
+    header = dataclasses.replace(make_header(), plane_groups=groups)
+    with pytest.raises(ValueError, match=match):
+        HsicWriter(tmp_path / "bad.hsic", header, Normalisation(0, 1), make_basis(), {})
+    path = write(tmp_path / "good.hsic", grouped(make_header()), make_basis(), make_tiles(grouped(make_header())))
+    data = bytearray(path.read_bytes())
+    at = 16 + struct.calcsize("<5IBB32sH") + len(header.model_name) + 18  # after the step, gain and group count
+    for n, group in enumerate(groups):
+        struct.pack_into("<HHdd", data, at + 20 * n, group.first, group.planes, group.latent_step, group.plane_gain)
+    struct.pack_into("<H", data, at - 2, len(groups))
+    if len(groups) == 1:  # one group fewer: the header is 20 bytes shorter
+        del data[at + 20:at + 40]
+        (size,) = struct.unpack_from("<I", data, 12)
+        struct.pack_into("<I", data, 12, size - 20)
+    with pytest.raises(ContainerError, match=match):
+        HsicReader(patched(path, reheader(data)))
+    assert not list(tmp_path.glob("*bad*"))
+
+
+def test_a_tile_without_its_groups_streams_is_refused(tmp_path):
+    header = grouped(make_header())
+    tiles = make_tiles(header)
+    with pytest.raises(ValueError, match="further plane groups"):
+        with HsicWriter(tmp_path / "bad.hsic", header, Normalisation(0, 1), make_basis(), {}) as writer:
+            writer.add_tile(dataclasses.replace(tiles[0], groups=tiles[0].groups[:1]))
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("field, offset, bad_values", [

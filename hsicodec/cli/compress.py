@@ -43,7 +43,8 @@ def hsic_request(path: Path) -> tuple[str, float | None] | None:
 @click.option("-r", "--rate", type=click.FloatRange(min=0, min_open=True),
               help="Target bits per pixel of each file (file bits / (H*W)): picks the installed klt model "
                    "(any sensor) with the best measured quality at this rate, then the gain of its input planes "
-                   "that codes the scene best at this rate and the latent step that makes the file land on it.")
+                   "and whether to code the weaker KLT planes in further passes, whichever codes the scene best "
+                   "at this rate, and the latent step that makes the file land on it.")
 @click.option("-m", "--model", "model_name",
               help="Model by name (see `hsicodec models`; folders in $HSICODEC_MODELS come first). Alone, it "
                    "codes at the model's own rate; with -r, at the requested one. A bands model (one sensor's band "
@@ -121,6 +122,7 @@ def compress_job(job: Job, settings: CompressSettings) -> tuple[dict, str]:
                   **rate_figures(job.target.stat().st_size, reader.shape, reader.storage_bytes)}
         if choice is not None:
             record["latent_step"], record["plane_gain"] = choice.step, choice.plane_gain
+            record["plane_groups"] = choice.plane_groups
             if not choice.reachable:
                 record["warnings"] = [unreachable_rate(job.source, settings.rate, record["bpp"], entry)]
         text = f"{job.source} -> {job.target}: {describe_rate(record)}"

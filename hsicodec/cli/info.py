@@ -31,7 +31,10 @@ def info(file: Path, as_json: bool) -> None:
                   "byteorder": h.byteorder, "model": h.model_name, "model_sha256": h.model_sha256,
                   "components": h.components, "stored_components": stored, "tile_size": h.tile_size,
                   "tiles": h.n_tiles,
-                  "latent_step": h.latent_step, "plane_gain": h.plane_gain, "target_bpp": reader.metadata.get("target_bpp"),
+                  "latent_step": h.latent_step, "plane_gain": h.plane_gain,
+                  "plane_groups": [{"first": g.first, "planes": g.planes, "latent_step": g.latent_step,
+                                    "plane_gain": g.plane_gain} for g in h.groups],
+                  "target_bpp": reader.metadata.get("target_bpp"),
                   "value_range": [reader.norm.lo, reader.norm.hi],
                   **rate_figures(reader.file_bytes, shape, source_bytes(reader)),
                   "source_name": reader.metadata.get("source_name"), "metadata": reader.metadata.get("scene", {})}
@@ -45,6 +48,8 @@ def info(file: Path, as_json: bool) -> None:
         + (f" (asked for {record['target_bpp']:g} bpp; latent step {h.latent_step:.4g}, "
            f"plane gain {h.plane_gain:.4g})"
            if record["target_bpp"] is not None else ""),
+        *([f"  groups      " + "; ".join(f"planes {g.first + 1}-{g.first + g.planes}: step {g.latent_step:.4g}, "
+                                        f"gain {g.plane_gain:.4g}" for g in h.groups)] if h.plane_groups else []),
         f"  source      {record['source_name']} ({scene.get('source_format', '?')})",
     ]
     if scene.get("wavelengths"):

@@ -1,10 +1,14 @@
-"""What choosing the plane gain buys: eval scenes under `-r`, with the choice and with gain 1.
+"""What `-r`'s choices buy: eval scenes under `-r`, with every choice and without one of them.
 
-    python benchmarks/plane_gain.py [--model hificse-klt16-1.0] [--rates 0.2 0.4 0.8] [--min-side 256]
+    python benchmarks/rate_choices.py --without groups [--model hificse-klt16-1.0] [--rates 0.2 0.4 0.8]
+    python benchmarks/rate_choices.py --without gain [--min-side 256]
 
-Prints, per scene and rate, the gain chosen (`hsicodec.plane_gain`), the bpp,
-PSNR and compress time with the choice and with gain 1 (the same model, the
-same rate control), and the mean PSNR change per rate.
+``--without groups`` codes every scene with the plane groups chosen
+(`hsicodec.plane_groups`) and with one group; ``--without gain`` with the plane
+gain chosen (`hsicodec.plane_gain`) and with gain 1, both with one group.
+Prints, per scene and rate, the number of groups and group 0's gain, the bpp,
+PSNR and compress time of both (the same model, the same rate control), and
+the mean PSNR change per rate.
 """
 from __future__ import annotations
 
@@ -27,22 +31,27 @@ from hsicodec.io import open_scene  # noqa: E402
 from hsicodec.latent_coding import LatentCoder  # noqa: E402
 from hsicodec.verify import verify_file  # noqa: E402
 
+ARMS = {"groups": ({}, {"choose_groups": False}),
+        "gain": ({"choose_groups": False}, {"choose_groups": False, "choose_plane_gain": False})}
+"""compress_scene's arguments with the choice and without it."""
+
 
 def coded(path: Path, var: str | None, packed: Path, entry, coder: LatentCoder, rate: float,
-          choose: bool) -> tuple[float, float, float, float]:
-    """(gain, bpp, PSNR, compress seconds) of one scene's file at `rate`."""
+          choices: dict[str, bool]) -> tuple[str, float, float, float]:
+    """(groups x gain, bpp, PSNR, compress seconds) of one scene's file at `rate`."""
     with open_scene(path, var=var) as reader:
         started = time.perf_counter()
-        compress_scene(reader, packed, entry, coder, target_bpp=rate, choose_plane_gain=choose)
+        compress_scene(reader, packed, entry, coder, target_bpp=rate, **choices)
         seconds = time.perf_counter() - started
         psnr = verify_file(packed, reader, coder)["psnr"]
         bpp = rate_figures(packed.stat().st_size, reader.shape, reader.storage_bytes)["bpp"]
     with HsicReader(packed) as hsic:
-        return hsic.header.plane_gain, bpp, psnr, seconds
+        return f"{len(hsic.header.groups)} x {hsic.header.plane_gain:.3g}", bpp, psnr, seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--without", choices=sorted(ARMS), required=True, help="the choice left out")
     parser.add_argument("--model", default="hificse-klt16-1.0")
     parser.add_argument("--rates", type=float, nargs="+", default=[0.2, 0.4, 0.8])
     parser.add_argument("--min-side", type=int, default=256, help="eval scenes at least this large (pixels a side)")
@@ -51,8 +60,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     entry = find_model(args.model)
     coder = LatentCoder(load_model(entry), torch.device("cpu"))
-    print(f"{entry.name} under -r\n| scene | -r | gain | bpp | PSNR dB | s | gain 1: bpp | PSNR dB | s |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"{entry.name} under -r, without {args.without}: second half of each row\n"
+          "| scene | -r | groups x gain | bpp | PSNR dB | s | groups x gain | bpp | PSNR dB | s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     changes: dict[float, list[float]] = {rate: [] for rate in args.rates}
     with tempfile.TemporaryDirectory() as tmp:
         for scene_id, path, var in manifest_scenes(DATA, "eval"):
@@ -60,11 +70,13 @@ def main() -> None:
                 if min(reader.shape[:2]) < args.min_side or not entry.fits(reader.shape[2]):
                     continue
             for rate in args.rates:
-                gain, bpp, psnr, seconds = coded(path, var, Path(tmp) / "a.hsic", entry, coder, rate, True)
-                _, bpp_1, psnr_1, seconds_1 = coded(path, var, Path(tmp) / "b.hsic", entry, coder, rate, False)
+                with_it, without_it = ARMS[args.without]
+                layout, bpp, psnr, seconds = coded(path, var, Path(tmp) / "a.hsic", entry, coder, rate, with_it)
+                layout_1, bpp_1, psnr_1, seconds_1 = coded(path, var, Path(tmp) / "b.hsic", entry, coder, rate,
+                                                           without_it)
                 changes[rate].append(psnr - psnr_1)
-                print(f"| {scene_id} | {rate:g} | {gain:.3g} | {bpp:.3f} | {psnr:.2f} | {seconds:.1f} "
-                      f"| {bpp_1:.3f} | {psnr_1:.2f} | {seconds_1:.1f} |", flush=True)
+                print(f"| {scene_id} | {rate:g} | {layout} | {bpp:.3f} | {psnr:.2f} | {seconds:.1f} "
+                      f"| {layout_1} | {bpp_1:.3f} | {psnr_1:.2f} | {seconds_1:.1f} |", flush=True)
     for rate, change in changes.items():
         print(f"-r {rate:g}: mean PSNR change {np.mean(change):+.2f} dB over {len(change)} scenes "
               f"(min {np.min(change):+.2f}, max {np.max(change):+.2f})")
