@@ -20,13 +20,13 @@ import numpy as np
 
 from hsicodec.checkpoints import ModelEntry
 from hsicodec.components import AUDIT_TILES, choose_components
-from hsicodec.container import (FileHeader, GroupStreams, HsicReader, HsicWriter, Normalisation, PlaneGroup, Rect,
+from hsicodec.container import (CodedLatents, FileHeader, HsicReader, HsicWriter, Normalisation, PlaneGroup, Rect,
                                 TilePayload, side_bytes)
 from hsicodec.errors import ContainerError, DecodeError, InputError
 from hsicodec.frontend import FrontEnd, fit_front_end
 from hsicodec.io import SceneReader
 from hsicodec.klt import SpectralStats
-from hsicodec.latent_coding import Analysis, CodedLatents, LatentCoder
+from hsicodec.latent_coding import Analysis, LatentCoder
 from hsicodec.nn.hific import HiFiC
 from hsicodec.plane_gain import choose_gain
 from hsicodec.plane_groups import choose_layout, joined, network_input, step_ratios, with_step
@@ -188,8 +188,7 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
                                         width=tile_width, y_shape=first.y_shape, z_shape=first.z_shape,
                                         y_words=first.y_words, z_words=first.z_words,
                                         symbol_crc=first.symbol_crc, nodata_mask=mask,
-                                        groups=tuple(GroupStreams(c.y_shape, c.z_shape, c.y_words, c.z_words,
-                                                                  c.symbol_crc) for c in further)))
+                                        groups=tuple(further)))
             if progress:
                 progress(1)
     if choice is None:
@@ -276,8 +275,9 @@ def decode_tiles(reader: HsicReader, coder: LatentCoder, nodata: float | None,
         reported to `on_damage`."""
         try:
             tile = reader.read_tile(index)
-            return [coder.decode_latents(CodedLatents(s.y_shape, s.z_shape, s.y_words, s.z_words, s.symbol_crc),
-                                         g.latent_step) for s, g in zip((tile, *tile.groups), groups)], tile.nodata_mask
+            first = CodedLatents(tile.y_shape, tile.z_shape, tile.y_words, tile.z_words, tile.symbol_crc)
+            return [coder.decode_latents(coded, g.latent_step)
+                    for coded, g in zip((first, *tile.groups), groups)], tile.nodata_mask
         except (ContainerError, DecodeError) as exc:
             reason = str(exc) if isinstance(exc, ContainerError) else f"{reader.path}: tile {index}: {exc}"
             if on_damage is None:

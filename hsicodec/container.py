@@ -179,8 +179,8 @@ class SpectralBasis:
 
 
 @dataclass
-class GroupStreams:
-    """A further plane group's coded latents in one tile."""
+class CodedLatents:
+    """One plane group's range-coded latents in one tile (`hsicodec.latent_coding` makes them)."""
 
     y_shape: tuple[int, int, int]
     z_shape: tuple[int, int, int]
@@ -204,7 +204,7 @@ class TilePayload:
     z_words: np.ndarray
     symbol_crc: int
     nodata_mask: np.ndarray | None
-    groups: tuple[GroupStreams, ...] = ()
+    groups: tuple[CodedLatents, ...] = ()
     """One per header plane group after the first, in order."""
 
 
@@ -855,7 +855,7 @@ class HsicReader:
             raise self._fail(f"tile {index}: {problem}")
         return tile
 
-    def _parse_group_streams(self, payload: memoryview, at: int, index: int) -> tuple[GroupStreams, ...]:
+    def _parse_group_streams(self, payload: memoryview, at: int, index: int) -> tuple[CodedLatents, ...]:
         """The further plane groups' streams from byte `at` of a tile section to its end."""
         groups = []
         for _ in self.header.plane_groups:
@@ -866,7 +866,7 @@ class HsicReader:
             at += _GROUP_STREAMS.size
             if at + 4 * (n_y + n_z) > len(payload):
                 break
-            groups.append(GroupStreams(fields[0:3], fields[3:6], np.frombuffer(payload, "<u4", n_y, at).astype(np.uint32),
+            groups.append(CodedLatents(fields[0:3], fields[3:6], np.frombuffer(payload, "<u4", n_y, at).astype(np.uint32),
                                        np.frombuffer(payload, "<u4", n_z, at + 4 * n_y).astype(np.uint32), fields[6]))
             at += 4 * (n_y + n_z)
         if len(groups) != len(self.header.plane_groups) or at != len(payload):

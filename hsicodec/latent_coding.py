@@ -20,18 +20,10 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from hsicodec.container import CodedLatents
 from hsicodec.entropy import CdfTables, decode_symbols, encode_symbols, symbol_checksum
 from hsicodec.errors import DecodeError
 from hsicodec.nn.hific import HiFiC
-
-
-@dataclass
-class CodedLatents:
-    y_shape: tuple[int, int, int]
-    z_shape: tuple[int, int, int]
-    y_words: np.ndarray
-    z_words: np.ndarray
-    symbol_crc: int
 
 
 @dataclass

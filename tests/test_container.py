@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hsicodec.container import (MAGIC, FileHeader, GroupStreams, HsicReader, HsicWriter, Normalisation, PlaneGroup,
+from hsicodec.container import (MAGIC, CodedLatents, FileHeader, HsicReader, HsicWriter, Normalisation, PlaneGroup,
                                 SectionId, SpectralBasis, TilePayload, quantise_basis, side_bytes, tile_section_bytes)
 from hsicodec.errors import ContainerError
 
@@ -42,7 +42,7 @@ def make_tiles(header: FileHeader, seed: int = 1) -> list[TilePayload]:
                                  y_words=rng.integers(0, 2**32, 5 + index, dtype=np.uint32),
                                  z_words=np.arange(index, dtype=np.uint32), symbol_crc=0xDEADBEEF - index,
                                  nodata_mask=mask,
-                                 groups=tuple(GroupStreams((8, 1, 1 + index), (4, 1, 1),
+                                 groups=tuple(CodedLatents((8, 1, 1 + index), (4, 1, 1),
                                                            rng.integers(0, 2**32, 3 + g, dtype=np.uint32),
                                                            rng.integers(0, 2**32, 1 + index, dtype=np.uint32),
                                                            0xC0FFEE + g)
