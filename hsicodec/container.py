@@ -272,11 +272,16 @@ def _header_problem(h: FileHeader) -> str | None:
         return f"header model_sha256 {h.model_sha256!r} is not 64 lowercase hex digits"
     if len(h.model_name.encode("utf-8")) > 0xFFFF:
         return "header model_name longer than 65535 UTF-8 bytes"
-    if not (isinstance(h.latent_step, numbers.Real) and MIN_LATENT_STEP <= h.latent_step <= MAX_LATENT_STEP):
-        return f"header latent_step {h.latent_step!r} outside [{MIN_LATENT_STEP}, {MAX_LATENT_STEP}]"
-    if not (isinstance(h.plane_gain, numbers.Real) and MIN_PLANE_GAIN <= h.plane_gain <= MAX_PLANE_GAIN):
-        return f"header plane_gain {h.plane_gain!r} outside [{MIN_PLANE_GAIN}, {MAX_PLANE_GAIN}]"
-    return _groups_problem(h)
+    return _step_and_gain_problem("header", h.latent_step, h.plane_gain) or _groups_problem(h)
+
+
+def _step_and_gain_problem(where: str, step: float, gain: float) -> str | None:
+    """Why a plane group's latent step or plane gain is out of range, or None."""
+    if not (isinstance(step, numbers.Real) and MIN_LATENT_STEP <= step <= MAX_LATENT_STEP):
+        return f"{where} latent_step {step!r} outside [{MIN_LATENT_STEP}, {MAX_LATENT_STEP}]"
+    if not (isinstance(gain, numbers.Real) and MIN_PLANE_GAIN <= gain <= MAX_PLANE_GAIN):
+        return f"{where} plane_gain {gain!r} outside [{MIN_PLANE_GAIN}, {MAX_PLANE_GAIN}]"
+    return None
 
 
 def _groups_problem(h: FileHeader) -> str | None:
@@ -290,10 +295,9 @@ def _groups_problem(h: FileHeader) -> str | None:
         if g.first != expected or g.planes < 1 or g.first + g.planes > h.components:
             return (f"header plane group {n} (planes {g.first}+{g.planes}) does not follow the previous group "
                     f"within {h.components} components")
-        if not (isinstance(g.latent_step, numbers.Real) and MIN_LATENT_STEP <= g.latent_step <= MAX_LATENT_STEP):
-            return f"header plane group {n} latent_step {g.latent_step!r} outside [{MIN_LATENT_STEP}, {MAX_LATENT_STEP}]"
-        if not (isinstance(g.plane_gain, numbers.Real) and MIN_PLANE_GAIN <= g.plane_gain <= MAX_PLANE_GAIN):
-            return f"header plane group {n} plane_gain {g.plane_gain!r} outside [{MIN_PLANE_GAIN}, {MAX_PLANE_GAIN}]"
+        problem = _step_and_gain_problem(f"header plane group {n}", g.latent_step, g.plane_gain)
+        if problem:
+            return problem
         expected = g.first + g.planes
     return None
 
