@@ -1,6 +1,8 @@
 """Plane groups: under `-r`, the weaker KLT planes are coded through the network again, two at a time."""
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -81,3 +83,16 @@ def test_compress_info_and_decompress_carry_the_groups(tmp_path: Path) -> None:
     [quality] = json_lines(invoke("eval", FEATHERS, restored, "--json").stdout)
     assert quality["psnr"] == pytest.approx(record["psnr"], abs=0.01)
     assert quality["psnr"] > 29.0  # one group gives 27.90 dB at 0.6 bpp here
+
+    damaged = bytearray(out.read_bytes())  # group 1's latent_step set to 0, the header CRC made to match
+    at = 16 + struct.calcsize("<5IBB32sH") + len(record["model"]) + 18 + 4
+    struct.pack_into("<d", damaged, at, 0.0)
+    (size,) = struct.unpack_from("<I", damaged, 12)
+    struct.pack_into("<I", damaged, 16 + size, zlib.crc32(bytes(damaged[:16 + size])))
+    bad = tmp_path / "bad.hsic"
+    bad.write_bytes(bytes(damaged))
+    for command in (("info", bad), ("decompress", bad, "-o", tmp_path / "bad.tif", "-q")):
+        failed = invoke(*command)
+        assert failed.exit_code == 1, failed.output
+        assert failed.output.count("\n") == 1 and "plane group 1 latent_step 0.0" in failed.output, failed.output
+    assert not (tmp_path / "bad.tif").exists()
