@@ -155,13 +155,14 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
             tiles.append((planes, grid[index], mask))
         target, pixels = target_bpp * height * width / 8, height * width
         fixed = side_bytes(header, front.norm, front.basis, metadata)
+        batch = search_batch(len(tiles))
         gain = choose_gain(coder, tiles, target, fixed, pixels, entry.front_end == "klt",
-                           DECODE_BATCH) if choose_plane_gain else 1.0
+                           batch) if choose_plane_gain else 1.0
         if progress:
             progress(len(tiles))
         if entry.front_end != "klt" or not choose_groups:
             return (dataclasses.replace(groups[0], plane_gain=gain),)
-        return choose_layout(coder, tiles, gain, target, fixed, pixels, DECODE_BATCH)
+        return choose_layout(coder, tiles, gain, target, fixed, pixels, batch)
 
     rate_controlled, choosing = target_bpp is not None, entry.front_end == "klt" and choose_rows
     sampled = sample_tiles(len(grid), SAMPLE_TILES if rate_controlled else AUDIT_TILES)
@@ -203,11 +204,18 @@ def holding_kept(groups: tuple[PlaneGroup, ...], kept: np.ndarray) -> tuple[Plan
     return groups
 
 
+def search_batch(n_tiles: int) -> int:
+    """G's batch for the audited tiles: DECODE_BATCH, or all of them when fewer (a 256x256 scene's one
+    tile through G alone, not padded to four: 4x less work), which is also the batch its decoder uses."""
+    return min(DECODE_BATCH, n_tiles)
+
+
 def audit(coder: LatentCoder, sample: Sample, grid: list[Rect], groups: tuple[PlaneGroup, ...]) -> tuple[list, list]:
     """The planes of sampled tiles, cropped to the scene, and the model's reconstructions of them with the
     file's plane groups (each at its step, its gain undone)."""
+    batch = search_batch(len(sample))
     outputs = [coder.synthesise([coder.dequantise(latents[k], g.latent_step) for _, latents, _ in sample.values()],
-                                DECODE_BATCH) for k, g in enumerate(groups)]
+                                batch) for k, g in enumerate(groups)]
     crops = [grid[i][2:] for i in sample]
     rebuilt = [joined([out[t] for out in outputs], groups) for t in range(len(crops))]
     return ([planes[:, :h, :w] for (planes, _, _), (h, w) in zip(sample.values(), crops)],

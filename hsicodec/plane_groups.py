@@ -24,7 +24,7 @@ import dataclasses
 import numpy as np
 
 from hsicodec.container import MAX_PLANE_GAIN, MIN_PLANE_GAIN, PlaneGroup
-from hsicodec.latent_coding import LatentCoder
+from hsicodec.latent_coding import Analysis, LatentCoder
 from hsicodec.plane_gain import RATE_SLACK, Tile, gain_distortion
 from hsicodec.rate_control import choose_step
 
@@ -95,9 +95,18 @@ def choose_layout(coder: LatentCoder, tiles: list[Tile], gain: float, target_byt
     pixels = sum(h * w for h, w in crops)
     rms = np.sqrt(sum(np.square(t, dtype=np.float64).sum(axis=(1, 2)) for t in truth) / pixels)
 
+    analyses: dict[tuple[int, int, int, float], Analysis] = {}
+
+    def analysed(tile: int, group: PlaneGroup) -> Analysis:
+        """E's output for a group of a tile; the layouts share their groups' inputs (steps aside)."""
+        key = tile, group.first, group.planes, group.plane_gain
+        if key not in analyses:
+            analyses[key] = coder.analyse(network_input(tiles[tile][0], group))
+        return analyses[key]
+
     def coded(groups: tuple[PlaneGroup, ...]) -> tuple[int, float]:
         """(predicted file bytes, error) of the layout at the step that reaches the request."""
-        latents = [[coder.analyse(network_input(planes, g)) for g in groups] for planes, _, _ in tiles]
+        latents = [[analysed(t, g) for g in groups] for t in range(len(tiles))]
         choice = choose_step(coder, [(a, rect, mask) for a, (_, rect, mask) in zip(latents, tiles)],
                              target_bytes, fixed_bytes, scene_pixels, step_ratios(groups))
         stepped = with_step(groups, choice.step)
