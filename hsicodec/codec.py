@@ -155,7 +155,7 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
             tiles.append((planes, grid[index], mask))
         target, pixels = target_bpp * height * width / 8, height * width
         fixed = side_bytes(header, front.norm, front.basis, metadata)
-        batch = search_batch(len(tiles))
+        batch = synthesis_batch(len(tiles))
         gain = choose_gain(coder, tiles, target, fixed, pixels, entry.front_end == "klt",
                            batch) if choose_plane_gain else 1.0
         if progress:
@@ -204,16 +204,17 @@ def holding_kept(groups: tuple[PlaneGroup, ...], kept: np.ndarray) -> tuple[Plan
     return groups
 
 
-def search_batch(n_tiles: int) -> int:
-    """G's batch for the audited tiles: DECODE_BATCH, or all of them when fewer (a 256x256 scene's one
-    tile through G alone, not padded to four: 4x less work), which is also the batch its decoder uses."""
+def synthesis_batch(n_tiles: int) -> int:
+    """G's batch for `n_tiles` tiles: DECODE_BATCH, or all of them when fewer (a 256x256 scene's one tile
+    goes through G alone, not padded to four). The decoder takes it for the file's tiles, fixed per file (see
+    LatentCoder.synthesise); the encoder's searches for the audited ones, the same batch on such a file."""
     return min(DECODE_BATCH, n_tiles)
 
 
 def audit(coder: LatentCoder, sample: Sample, grid: list[Rect], groups: tuple[PlaneGroup, ...]) -> tuple[list, list]:
     """The planes of sampled tiles, cropped to the scene, and the model's reconstructions of them with the
     file's plane groups (each at its step, its gain undone)."""
-    batch = search_batch(len(sample))
+    batch = synthesis_batch(len(sample))
     outputs = [coder.synthesise([coder.dequantise(latents[k], g.latent_step) for _, latents, _ in sample.values()],
                                 batch) for k, g in enumerate(groups)]
     crops = [grid[i][2:] for i in sample]
@@ -276,7 +277,7 @@ def decode_tiles(reader: HsicReader, coder: LatentCoder, nodata: float | None,
     front = FrontEnd(reader.norm, reader.basis)
     groups = reader.header.groups
     grid = reader.header.tile_grid()
-    batch = min(DECODE_BATCH, reader.header.n_tiles)  # fixed per file: see LatentCoder.synthesise
+    batch = synthesis_batch(reader.header.n_tiles)
 
     def latents_of(index: int) -> tuple[list[np.ndarray], np.ndarray | None] | None:
         """The tile's dequantised y of each plane group and its nodata mask, or None for a damaged tile
