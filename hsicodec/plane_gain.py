@@ -15,15 +15,30 @@ import numpy as np
 from hsicodec.components import choose_components
 from hsicodec.container import Rect
 from hsicodec.latent_coding import LatentCoder
-from hsicodec.rate_control import choose_step
+from hsicodec.rate_control import RateChoice, choose_step
 
 GAINS = tuple(2.0 ** (k / 2) for k in range(-4, 5))
 """Candidates, 1/4 ... 4 in half octaves."""
 RATE_SLACK = 1.03
-"""A candidate competes only if its file is at most 3% larger than the request (or than gain 1's
-file, where the request is out of reach): a larger file would win on quality it paid for."""
+"""A candidate competes only if its file is at most 3% larger than the request (`size_allowance`):
+a larger file would win on quality it paid for."""
 Tile = tuple[np.ndarray, Rect, "np.ndarray | None"]
 """A tile's planes at gain 1 (padded to the network's stride), its rectangle and its nodata mask."""
+
+
+def below_reach(target_bytes: float, choice: RateChoice) -> bool:
+    """Whether the request is below the smallest file `choice`'s candidate can give (a small scene,
+    whose side information is near the request)."""
+    return not choice.reachable and choice.predicted_bytes > target_bytes
+
+
+def size_allowance(target_bytes: float, reference: RateChoice) -> float:
+    """The largest predicted file a candidate may need, given the reference candidate's choice:
+    RATE_SLACK over the request or, where the request is below the reference's reach, no more than
+    the reference's file, since the smallest file is what was asked for."""
+    if below_reach(target_bytes, reference):
+        return float(reference.predicted_bytes)
+    return RATE_SLACK * max(target_bytes, reference.predicted_bytes)
 
 
 def gain_distortion(planes: list[np.ndarray], rebuilt: list[np.ndarray], drops_planes: bool) -> float:
@@ -50,10 +65,10 @@ def choose_gain(coder: LatentCoder, tiles: list[Tile], target_bytes: float, fixe
     """
     crops = [rect[2:] for _, rect, _ in tiles]
     truth = [p[:, :h, :w] for (p, _, _), (h, w) in zip(tiles, crops)]
-    results: dict[int, tuple[int, float]] = {}
+    results: dict[int, tuple[RateChoice, float]] = {}
 
-    def coded(k: int) -> tuple[int, float]:
-        """(predicted file bytes, error) at candidate k, each at the step that reaches the request."""
+    def coded(k: int) -> tuple[RateChoice, float]:
+        """(step choice, error) at candidate k, each at the step that reaches the request."""
         if k not in results:
             gain = GAINS[k]
             latents = [coder.analyse(planes * np.float32(gain)) for planes, _, _ in tiles]
@@ -61,14 +76,14 @@ def choose_gain(coder: LatentCoder, tiles: list[Tile], target_bytes: float, fixe
                                  target_bytes, fixed_bytes, scene_pixels)
             rebuilt = coder.synthesise([coder.dequantise(a, choice.step) for a in latents], batch)
             error = gain_distortion(truth, [r[:, :h, :w] / gain for r, (h, w) in zip(rebuilt, crops)], drops_planes)
-            results[k] = choice.predicted_bytes, error
+            results[k] = choice, error
         return results[k]
 
     unit = GAINS.index(1.0)
-    allowed = RATE_SLACK * max(target_bytes, coded(unit)[0])
+    allowed = size_allowance(target_bytes, coded(unit)[0])
 
     def better(k: int, than: int) -> bool:
-        return 0 <= k < len(GAINS) and coded(k)[0] <= allowed and coded(k)[1] < coded(than)[1]
+        return 0 <= k < len(GAINS) and coded(k)[0].predicted_bytes <= allowed and coded(k)[1] < coded(than)[1]
 
     best = unit
     for direction in (-1, 1):

@@ -25,8 +25,8 @@ import numpy as np
 
 from hsicodec.container import MAX_PLANE_GAIN, MIN_PLANE_GAIN, PlaneGroup
 from hsicodec.latent_coding import Analysis, LatentCoder
-from hsicodec.plane_gain import RATE_SLACK, Tile, gain_distortion
-from hsicodec.rate_control import choose_step
+from hsicodec.plane_gain import Tile, below_reach, gain_distortion, size_allowance
+from hsicodec.rate_control import RateChoice, choose_step
 
 GROUP_PLANES = 2
 """Planes per group: the shipped networks rebuild about two planes a pass."""
@@ -85,9 +85,10 @@ def choose_layout(coder: LatentCoder, tiles: list[Tile], gain: float, target_byt
 
     Candidates: one group of every plane at `gain` (the layout before 4.0), and
     LAYOUT_GROUPS groups at each of STEP_RATIOS. Each is coded at the common
-    step that reaches the request; one that needs more than RATE_SLACK times
-    the request (or one group's size, where the request is out of reach) is
-    not considered. The steps returned are ratios to group 0's (group 0 at 1).
+    step that reaches the request; one that needs more than `size_allowance`
+    is not considered. Where even one group's smallest file is above the
+    request (a small scene), one group is kept without trying the others. The
+    steps returned are ratios to group 0's (group 0 at 1).
     """
     components = tiles[0][0].shape[0]
     crops = [rect[2:] for _, rect, _ in tiles]
@@ -104,8 +105,8 @@ def choose_layout(coder: LatentCoder, tiles: list[Tile], gain: float, target_byt
             analyses[key] = coder.analyse(network_input(tiles[tile][0], group))
         return analyses[key]
 
-    def coded(groups: tuple[PlaneGroup, ...]) -> tuple[int, float]:
-        """(predicted file bytes, error) of the layout at the step that reaches the request."""
+    def coded(groups: tuple[PlaneGroup, ...]) -> tuple[RateChoice, float]:
+        """(step choice, error) of the layout at the step that reaches the request."""
         latents = [[analysed(t, g) for g in groups] for t in range(len(tiles))]
         choice = choose_step(coder, [(a, rect, mask) for a, (_, rect, mask) in zip(latents, tiles)],
                              target_bytes, fixed_bytes, scene_pixels, step_ratios(groups))
@@ -113,15 +114,17 @@ def choose_layout(coder: LatentCoder, tiles: list[Tile], gain: float, target_byt
         outputs = [coder.synthesise([coder.dequantise(a[k], g.latent_step) for a in latents], batch)
                    for k, g in enumerate(stepped)]
         rebuilt = [joined([out[t] for out in outputs], groups)[:, :h, :w] for t, (h, w) in enumerate(crops)]
-        return choice.predicted_bytes, gain_distortion(truth, rebuilt, True)
+        return choice, gain_distortion(truth, rebuilt, True)
 
     single = layout(1, components, rms, gain, 1.0)
     candidates = {single: coded(single)}
+    if below_reach(target_bytes, candidates[single][0]):  # more groups would only add bytes
+        return single
+    allowed = size_allowance(target_bytes, candidates[single][0])
     for n_groups in LAYOUT_GROUPS:
         for ratio in STEP_RATIOS:
             groups = layout(n_groups, components, rms, gain, ratio)
             if groups not in candidates:
                 candidates[groups] = coded(groups)
-    allowed = RATE_SLACK * max(target_bytes, candidates[single][0])
-    fitting = [g for g, (size, _) in candidates.items() if size <= allowed] or [single]
+    fitting = [g for g, (choice, _) in candidates.items() if choice.predicted_bytes <= allowed]
     return min(fitting, key=lambda g: candidates[g][1])

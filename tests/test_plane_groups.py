@@ -20,6 +20,7 @@ from hsicodec.plane_groups import FURTHER_GAIN, joined, layout, network_input, s
 from hsicodec.verify import verify_file
 
 FEATHERS = scene_path(next(s for s in scenes("eval") if s["id"] == "cave_feathers"))  # 256x256x31
+ENMAP_TILE = scene_path(next(s for s in scenes("eval") if s["id"] == "enmap_potsdam_192_64"))
 MODEL = "hificse-klt16-1.0"
 
 
@@ -68,6 +69,19 @@ def test_a_rate_controlled_file_codes_the_weaker_planes_again_and_is_better_for_
     assert groups > 1 and groups_1 == 1
     assert abs(bpp - 0.8) < 0.04 and abs(bpp_1 - 0.8) < 0.04, results
     assert psnr > psnr_1 + 2.0, results  # measured: +4.5 dB (32.58 against 28.04)
+
+
+def test_a_request_below_a_small_scenes_reach_keeps_one_group_and_the_smallest_file(tmp_path: Path) -> None:
+    entry = find_model(MODEL)
+    coder = LatentCoder(load_model(entry), torch.device("cpu"))
+    sizes = {}
+    with open_scene(ENMAP_TILE) as reader:  # 32x32x224: the basis alone is above 0.4 bpp
+        for choose in (True, False):
+            out = tmp_path / f"{choose}.hsic"
+            choice = compress_scene(reader, out, entry, coder, target_bpp=0.4, choose_groups=choose)
+            assert not choice.reachable and choice.plane_groups == 1
+            sizes[choose] = out.stat().st_size
+    assert sizes[True] == sizes[False], sizes  # two groups made it 3342 bytes against 3160
 
 
 def test_compress_info_and_decompress_carry_the_groups(tmp_path: Path) -> None:
