@@ -27,7 +27,8 @@ from hsicodec.latent_coding import LatentCoder
 from hsicodec.training.config import load_config, parse_config
 from hsicodec.training.loop import Trainer, validate
 from hsicodec.training.objective import spectral_angle, spectral_coordinates, structural_similarity
-from hsicodec.training.patches import PatchSampler
+from hsicodec.plane_groups import network_input
+from hsicodec.training.patches import FURTHER_FIRSTS, PatchSampler, further_group
 from hsicodec.training.perceptual import LpipsNetwork, save_lpips
 from hsicodec.training.scenes import load_scene, load_scenes
 
@@ -133,6 +134,31 @@ def test_configuration_errors_are_one_line(tmp_path: Path) -> None:
     result = invoke("train", tmp_path / "junk.toml", CAVE[0], "-o", tmp_path / "run")
     assert result.exit_code == 1 and "TOML" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_plane_group_patches_are_the_inputs_compress_feeds_e_with_their_share_of_the_spectra() -> None:
+    scene = load_scene(PAVIA, "klt", 16)
+    [crop] = PatchSampler([scene], 32, 1, seed=3).next_batch().planes.numpy()
+    drawn = PatchSampler([scene], 32, 1, seed=3, group_fraction=1.0).next_batch()  # the same crop, as a group
+    groups = [further_group(scene, first) for first in FURTHER_FIRSTS]
+    assert [g.first for g in groups] == [2, 4] and all(g.plane_gain > 1 for g in groups)
+    [planes] = drawn.planes.numpy()
+    assert not planes[2:].any()
+    [group] = [g for g in groups if np.allclose(planes, network_input(crop, g))]
+    # the group's spectral coordinates are those of the scene with every other plane left out
+    only = np.zeros_like(crop)
+    only[group.first : group.first + 2] = crop[group.first : group.first + 2]
+    expected = spectral_coordinates(torch.from_numpy(only)[None], PatchSampler([scene], 32, 1).next_batch())
+    assert torch.allclose(spectral_coordinates(drawn.planes, drawn), expected, atol=1e-5)
+
+
+def test_plane_group_training_steps_and_is_refused_for_bands(tmp_path: Path, cave_klt) -> None:
+    run = trainer(tiny_config(training={"plane_groups": 0.5}), cave_klt, tmp_path / "klt")
+    assert run.sampler.group_fraction == 0.5 and math.isfinite(run.train_step()["total"])
+    bad = write_toml(tmp_path / "bands.toml", tiny_config(front_end="bands", training={"plane_groups": 0.5}))
+    result = invoke("train", bad, CAVE[0], "-o", tmp_path / "run")
+    assert result.exit_code == 1 and "plane_groups" in result.stderr
+    assert_one_line_error(result.stderr)
 
 
 # ---------------------------------------------------------------------------- stages

@@ -57,6 +57,7 @@ class StageConfig:
     final_lr: float = 1e-4  # cosine decay from lr to final_lr within each stage
     discriminator_lr: float = 1e-4
     aux_lr: float = 1e-3
+    plane_groups: float = 0.0  # share of the patches drawn as a further plane group's input (klt)
     validation_fraction: float = 0.2  # of the scenes, when no validation scenes are given
     validation_crop: int = 256  # validation codes the central crop of each scene
     checkpoint_every: int = 100
@@ -130,6 +131,8 @@ def _validate(config: TrainConfig, where: str) -> None:
         raise InputError(f"{where} [training]: iteration counts must be >= 0 with at least one step")
     if stage.patch < 32 or stage.patch % 16:
         raise InputError(f"{where} [training]: patch must be a multiple of 16, at least 32 (got {stage.patch})")
+    if not 0 <= stage.plane_groups <= 1 or (stage.plane_groups and config.front_end != "klt"):
+        raise InputError(f"{where} [training]: plane_groups must be in [0, 1], and 0 for the bands front-end")
     if config.rate.target_bpp <= 0:
         raise InputError(f"{where} [rate]: target_bpp must be positive")
     if loss.perceptual > 0 and loss.perceptual_weights is None:

@@ -87,7 +87,8 @@ class Trainer:
         self.aux_optimizer = torch.optim.Adam(self.aux_params, lr=stage.aux_lr)
         self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=stage.discriminator_lr,
                                             betas=(0.5, 0.999))
-        self.sampler = PatchSampler(train, stage.patch, stage.batch, stage.seed + processes.rank)
+        self.sampler = PatchSampler(train, stage.patch, stage.batch, stage.seed + processes.rank,
+                                    stage.plane_groups)
         self.objective = Objective(config.rate, config.loss).to(device)
         self.step = 0
         self.iterations_per_second = 0.0

@@ -6,7 +6,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from hsicodec.container import MAX_PLANE_GAIN, MIN_PLANE_GAIN, PlaneGroup
+from hsicodec.frontend import SpectralGeometry
+from hsicodec.plane_groups import GROUP_PLANES, LAYOUT_GROUPS, network_input
 from hsicodec.training.scenes import TrainingScene
+
+FURTHER_FIRSTS = tuple(range(GROUP_PLANES, max(LAYOUT_GROUPS) * GROUP_PLANES, GROUP_PLANES))
+"""The first planes of the further groups `compress -r` codes (`plane_groups`)."""
 
 
 @dataclass
@@ -24,14 +30,36 @@ class Batch:
         return Batch(*(t.to(device) for t in (self.planes, self.offset, self.scale, self.residual)), mixing)
 
 
+def further_group(scene: TrainingScene, first: int) -> PlaneGroup:
+    """The group of GROUP_PLANES planes from `first` as `compress -r` codes it: at the gain that
+    brings its leading plane to the scene's leading plane's amplitude (`plane_groups.layout`)."""
+    rms = np.sqrt(np.square(scene.planes[[0, first]], dtype=np.float64).mean(axis=(1, 2)))
+    gain = float(np.clip(rms[0] / rms[1], MIN_PLANE_GAIN, MAX_PLANE_GAIN)) if rms[1] > 0 else 1.0
+    return PlaneGroup(first, min(GROUP_PLANES, scene.planes.shape[0] - first), 1.0, gain)
+
+
+def group_geometry(geometry: SpectralGeometry, group: PlaneGroup) -> SpectralGeometry:
+    """The geometry of a group's network input: the scene's spectra built from the group's planes
+    (gain undone) and the mean alone, so SSIM and the angle weigh the group as it counts in the scene."""
+    mixing = np.zeros_like(geometry.mixing)
+    rows = slice(group.first, group.first + group.planes)
+    mixing[:, : group.planes] = geometry.mixing[:, rows] / np.float32(group.plane_gain)
+    return SpectralGeometry(geometry.offset, geometry.scale, geometry.residual, mixing)
+
+
 class PatchSampler:
     """Draws batches of random crops with flips and 90-degree turns, scenes chosen uniformly.
 
-    Scenes smaller than the patch are reflect-padded up to it. The state (the
-    random generator) is saved with a run, so a resumed run draws the same patches.
+    Scenes smaller than the patch are reflect-padded up to it. With
+    `group_fraction`, that share of the patches (``klt`` only) is drawn as the
+    input of a further plane group, as `compress -r` feeds E (`plane_groups`):
+    two weaker planes, brought to the leading plane's amplitude, the others
+    zero. The state (the random generator) is saved with a run, so a resumed
+    run draws the same patches.
     """
 
-    def __init__(self, scenes: list[TrainingScene], patch: int, batch: int, seed: int = 0) -> None:
+    def __init__(self, scenes: list[TrainingScene], patch: int, batch: int, seed: int = 0,
+                 group_fraction: float = 0.0) -> None:
         if not scenes:
             raise ValueError("no training scenes")
         self.scenes = scenes
@@ -39,6 +67,9 @@ class PatchSampler:
         self.patch = patch
         self.batch = batch
         self.rng = np.random.default_rng(seed)
+        self.group_fraction = group_fraction
+        self.groups = [[further_group(s, f) for f in FURTHER_FIRSTS if f < s.planes.shape[0]]
+                       if group_fraction > 0 and s.geometry.mixing is not None else [] for s in scenes]
 
     @staticmethod
     def _pad_to(plane: np.ndarray, patch: int) -> np.ndarray:
@@ -56,10 +87,20 @@ class PatchSampler:
             crop = crop[:, :, ::-1]
         return np.ascontiguousarray(np.rot90(crop, k=int(self.rng.integers(4)), axes=(1, 2)))
 
+    def _draw(self, index: int) -> tuple[np.ndarray, SpectralGeometry]:
+        """A patch of scene `index` and its geometry: its planes or, at `group_fraction`, a group's input."""
+        crop, geometry = self._crop(index), self.scenes[index].geometry
+        groups = self.groups[index]
+        if groups and self.rng.random() < self.group_fraction:
+            group = groups[int(self.rng.integers(len(groups)))]
+            return network_input(crop, group), group_geometry(geometry, group)
+        return crop, geometry
+
     def next_batch(self) -> Batch:
         picks = self.rng.integers(len(self.scenes), size=self.batch)
-        geometry = [self.scenes[i].geometry for i in picks]
-        return Batch(torch.from_numpy(np.stack([self._crop(i) for i in picks])),
+        drawn = [self._draw(i) for i in picks]
+        geometry = [g for _, g in drawn]
+        return Batch(torch.from_numpy(np.stack([planes for planes, _ in drawn])),
                      torch.from_numpy(np.stack([g.offset for g in geometry]).astype(np.float32)),
                      torch.tensor([g.scale for g in geometry], dtype=torch.float32),
                      torch.tensor([g.residual for g in geometry], dtype=torch.float32),
