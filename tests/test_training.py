@@ -24,11 +24,11 @@ from hsicodec.container import Normalisation, tile_rects
 from hsicodec.frontend import FrontEnd, fit_front_end
 from hsicodec.io import open_scene
 from hsicodec.latent_coding import LatentCoder
+from hsicodec.plane_groups import network_input
 from hsicodec.training.config import load_config, parse_config
 from hsicodec.training.loop import Trainer, validate
 from hsicodec.training.objective import spectral_angle, spectral_coordinates, structural_similarity
-from hsicodec.plane_groups import network_input
-from hsicodec.training.patches import FURTHER_FIRSTS, PatchSampler, further_group
+from hsicodec.training.patches import PatchSampler, further_groups
 from hsicodec.training.perceptual import LpipsNetwork, save_lpips
 from hsicodec.training.scenes import load_scene, load_scenes
 
@@ -140,7 +140,7 @@ def test_plane_group_patches_are_the_inputs_compress_feeds_e_with_their_share_of
     scene = load_scene(PAVIA, "klt", 16)
     [crop] = PatchSampler([scene], 32, 1, seed=3).next_batch().planes.numpy()
     drawn = PatchSampler([scene], 32, 1, seed=3, group_fraction=1.0).next_batch()  # the same crop, as a group
-    groups = [further_group(scene, first) for first in FURTHER_FIRSTS]
+    groups = further_groups(scene)
     assert [g.first for g in groups] == [2, 4] and all(g.plane_gain > 1 for g in groups)
     [planes] = drawn.planes.numpy()
     assert not planes[2:].any()

@@ -6,13 +6,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hsicodec.container import MAX_PLANE_GAIN, MIN_PLANE_GAIN, PlaneGroup
+from hsicodec.container import PlaneGroup
 from hsicodec.frontend import SpectralGeometry
-from hsicodec.plane_groups import GROUP_PLANES, LAYOUT_GROUPS, network_input
+from hsicodec.plane_groups import LAYOUT_GROUPS, layout, network_input
 from hsicodec.training.scenes import TrainingScene
-
-FURTHER_FIRSTS = tuple(range(GROUP_PLANES, max(LAYOUT_GROUPS) * GROUP_PLANES, GROUP_PLANES))
-"""The first planes of the further groups `compress -r` codes (`plane_groups`)."""
 
 
 @dataclass
@@ -30,12 +27,11 @@ class Batch:
         return Batch(*(t.to(device) for t in (self.planes, self.offset, self.scale, self.residual)), mixing)
 
 
-def further_group(scene: TrainingScene, first: int) -> PlaneGroup:
-    """The group of GROUP_PLANES planes from `first` as `compress -r` codes it: at the gain that
-    brings its leading plane to the scene's leading plane's amplitude (`plane_groups.layout`)."""
-    rms = np.sqrt(np.square(scene.planes[[0, first]], dtype=np.float64).mean(axis=(1, 2)))
-    gain = float(np.clip(rms[0] / rms[1], MIN_PLANE_GAIN, MAX_PLANE_GAIN)) if rms[1] > 0 else 1.0
-    return PlaneGroup(first, min(GROUP_PLANES, scene.planes.shape[0] - first), 1.0, gain)
+def further_groups(scene: TrainingScene) -> tuple[PlaneGroup, ...]:
+    """The further plane groups `compress -r` codes for the whole scene at gain 1, with their gains
+    (`plane_groups.layout` of its largest layout, group 0 left out)."""
+    rms = np.sqrt(np.square(scene.planes, dtype=np.float64).mean(axis=(1, 2)))
+    return layout(max(LAYOUT_GROUPS), scene.planes.shape[0], rms, 1.0, 1.0)[1:]
 
 
 def group_geometry(geometry: SpectralGeometry, group: PlaneGroup) -> SpectralGeometry:
@@ -68,8 +64,8 @@ class PatchSampler:
         self.batch = batch
         self.rng = np.random.default_rng(seed)
         self.group_fraction = group_fraction
-        self.groups = [[further_group(s, f) for f in FURTHER_FIRSTS if f < s.planes.shape[0]]
-                       if group_fraction > 0 and s.geometry.mixing is not None else [] for s in scenes]
+        self.groups = [further_groups(s) if group_fraction > 0 and s.geometry.mixing is not None else ()
+                       for s in scenes]
 
     @staticmethod
     def _pad_to(plane: np.ndarray, patch: int) -> np.ndarray:
