@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from hsicodec.checkpoints import ModelEntry
-from hsicodec.components import AUDIT_TILES, choose_components
+from hsicodec.components import AUDIT_TILES, ComponentChoice, choose_components
 from hsicodec.container import (CodedLatents, FileHeader, HsicReader, HsicWriter, Normalisation, PlaneGroup, Rect,
                                 TilePayload, side_bytes)
 from hsicodec.errors import ContainerError, DecodeError, InputError
@@ -156,13 +156,19 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
         target, pixels = target_bpp * height * width / 8, height * width
         fixed = side_bytes(header, front.norm, front.basis, metadata)
         batch = synthesis_batch(len(tiles))
+
+        def side_after_rows(rows: ComponentChoice) -> int:
+            rowed = fit_front_end(stats, "klt", entry.channels, rows.kept, rows.error_budget)
+            return side_bytes(header, rowed.norm, rowed.basis, metadata)
+
+        rows_side = side_after_rows if choosing else None
         gain = choose_gain(coder, tiles, target, fixed, pixels, entry.front_end == "klt",
-                           batch) if choose_plane_gain else 1.0
+                           batch, rows_side) if choose_plane_gain else 1.0
         if progress:
             progress(len(tiles))
         if entry.front_end != "klt" or not choose_groups:
             return (dataclasses.replace(groups[0], plane_gain=gain),)
-        return choose_layout(coder, tiles, gain, target, fixed, pixels, batch)
+        return choose_layout(coder, tiles, gain, target, fixed, pixels, batch, rows_side)
 
     rate_controlled, choosing = target_bpp is not None, entry.front_end == "klt" and choose_rows
     sampled = sample_tiles(len(grid), SAMPLE_TILES if rate_controlled else AUDIT_TILES)

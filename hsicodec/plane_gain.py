@@ -10,9 +10,12 @@ in the file (header plane_gain).
 """
 from __future__ import annotations
 
+import dataclasses
+from typing import Callable
+
 import numpy as np
 
-from hsicodec.components import choose_components
+from hsicodec.components import ComponentChoice, choose_components
 from hsicodec.container import Rect
 from hsicodec.latent_coding import LatentCoder
 from hsicodec.rate_control import RateChoice, choose_step
@@ -24,6 +27,8 @@ RATE_SLACK = 1.03
 a larger file would win on quality it paid for."""
 Tile = tuple[np.ndarray, Rect, "np.ndarray | None"]
 """A tile's planes at gain 1 (padded to the network's stride), its rectangle and its nodata mask."""
+RowsSide = Callable[[ComponentChoice], int]
+"""The file's side information in bytes once `components` has chosen its basis rows (fewer, coarser rows)."""
 
 
 def below_reach(target_bytes: float, choice: RateChoice) -> bool:
@@ -41,6 +46,20 @@ def size_allowance(target_bytes: float, reference: RateChoice) -> float:
     return RATE_SLACK * max(target_bytes, reference.predicted_bytes)
 
 
+def after_rows(choice: RateChoice, fixed_bytes: int, planes: list[np.ndarray], rebuilt: list[np.ndarray],
+               side_after_rows: RowsSide | None) -> RateChoice:
+    """`choice` with the file predicted once the rows are chosen from these tiles' reconstructions: the
+    side information `side_after_rows` gives in place of `fixed_bytes`. As is without it (every row stored).
+
+    On a small scene the basis is much of the file, and a candidate that G rebuilds fewer planes of
+    stores fewer rows: compared before the row choice, it would look larger than the file it gives.
+    """
+    if side_after_rows is None:
+        return choice
+    side = side_after_rows(choose_components(planes, rebuilt))
+    return dataclasses.replace(choice, predicted_bytes=choice.predicted_bytes - fixed_bytes + side)
+
+
 def gain_distortion(planes: list[np.ndarray], rebuilt: list[np.ndarray], drops_planes: bool) -> float:
     """Per-band MSE (normalised scene) of the tiles' reconstructions, both at gain 1.
 
@@ -54,8 +73,11 @@ def gain_distortion(planes: list[np.ndarray], rebuilt: list[np.ndarray], drops_p
 
 
 def choose_gain(coder: LatentCoder, tiles: list[Tile], target_bytes: float, fixed_bytes: int, scene_pixels: int,
-                drops_planes: bool, batch: int) -> float:
+                drops_planes: bool, batch: int, side_after_rows: RowsSide | None = None) -> float:
     """The gain at which `tiles` come back with the least error at the requested file size, by descent.
+
+    A candidate's file is the one predicted after the row choice (`after_rows`),
+    and it competes if that is within `size_allowance` of gain 1's.
 
     A descent from gain 1 over the candidates, half an octave at a time, while
     the error falls, so that three to six candidates are coded rather than all
@@ -75,8 +97,9 @@ def choose_gain(coder: LatentCoder, tiles: list[Tile], target_bytes: float, fixe
             choice = choose_step(coder, [([a], rect, mask) for a, (_, rect, mask) in zip(latents, tiles)],
                                  target_bytes, fixed_bytes, scene_pixels)
             rebuilt = coder.synthesise([coder.dequantise(a, choice.step) for a in latents], batch)
-            error = gain_distortion(truth, [r[:, :h, :w] / gain for r, (h, w) in zip(rebuilt, crops)], drops_planes)
-            results[k] = choice, error
+            cropped = [r[:, :h, :w] / gain for r, (h, w) in zip(rebuilt, crops)]
+            results[k] = (after_rows(choice, fixed_bytes, truth, cropped, side_after_rows),
+                          gain_distortion(truth, cropped, drops_planes))
         return results[k]
 
     unit = GAINS.index(1.0)
