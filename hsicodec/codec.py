@@ -158,8 +158,7 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
         batch = synthesis_batch(len(tiles))
 
         def side_after_rows(rows: ComponentChoice) -> int:
-            rowed = fit_front_end(stats, "klt", entry.channels, rows.kept, rows.error_budget)
-            return side_bytes(header, rowed.norm, rowed.basis, metadata)
+            return side_bytes(header, front.norm, front.with_rows(rows.kept, rows.error_budget).basis, metadata)
 
         rows_side = side_after_rows if choosing else None
         gain = choose_gain(coder, tiles, target, fixed, pixels, entry.front_end == "klt",
@@ -180,7 +179,7 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
     groups = with_step(groups, choice.step if choice else 1.0)
     if choosing:
         kept = choose_components(*audit(coder, {i: sample[i] for i in audited}, grid, groups))
-        front = fit_front_end(stats, "klt", entry.channels, kept.kept, kept.error_budget)
+        front = front.with_rows(kept.kept, kept.error_budget)
         groups = holding_kept(groups, kept.kept)
         sample = sampled_tiles(sampled) if rate_controlled else {}
         choice = step_for(sample)

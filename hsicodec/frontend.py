@@ -9,6 +9,7 @@ plane groups and gains (`hsicodec.plane_groups`) apply on top of these planes.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,12 +38,35 @@ class SpectralGeometry:
 
 
 @dataclass(frozen=True)
+class KltFit:
+    """A scene's KLT before it is stored: mean (B,), basis rows (K, B) and component variances (K,)."""
+
+    mean: np.ndarray
+    basis: np.ndarray
+    variances: np.ndarray
+
+    def stored(self, kept: np.ndarray | None = None, error_budget: float = BASIS_ERROR_BUDGET) -> SpectralBasis:
+        """The basis as a file stores it: the rows `kept` marks False as zeros, the others quantised to
+        `error_budget` (see `quantise_basis`)."""
+        variances = self.variances if kept is None else np.where(kept, self.variances, 0.0)
+        return quantise_basis(SpectralBasis(self.mean, self.basis), variances, error_budget)
+
+
+@dataclass(frozen=True)
 class FrontEnd:
     """One scene's front-end; ``basis`` is None for the ``bands`` front-end."""
 
     norm: Normalisation
     basis: SpectralBasis | None
     fill: np.ndarray | None = None  # normalised value of nodata samples, per band (encoder only)
+    fit: KltFit | None = None  # the KLT the basis was stored from (encoder only; None for an all-nodata scene)
+
+    def with_rows(self, kept: np.ndarray, error_budget: float) -> FrontEnd:
+        """This front-end with its KLT stored for a row choice, as `fit_front_end` with `kept` and
+        `error_budget` would give, without fitting the KLT again."""
+        if self.fit is None:
+            return self
+        return dataclasses.replace(self, basis=self.fit.stored(kept, error_budget))
 
     @property
     def kind(self) -> str:
@@ -102,7 +126,5 @@ def fit_front_end(stats: SpectralStats, kind: str, components: int, kept: np.nda
     norm, fill = Normalisation(lo, hi), (stats.mean() - lo) / (hi - lo)
     if kind == "bands":
         return FrontEnd(norm, None, fill)
-    mean, basis, variances = fit_klt(stats, components)
-    if kept is not None:  # quantise_basis stores rows of zero variance as zeros
-        variances = np.where(kept, variances, 0.0)
-    return FrontEnd(norm, quantise_basis(SpectralBasis(mean, basis), variances, error_budget), fill)
+    fit = KltFit(*fit_klt(stats, components))
+    return FrontEnd(norm, fit.stored(kept, error_budget), fill, fit)

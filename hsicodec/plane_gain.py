@@ -46,18 +46,30 @@ def size_allowance(target_bytes: float, reference: RateChoice) -> float:
     return RATE_SLACK * max(target_bytes, reference.predicted_bytes)
 
 
-def after_rows(choice: RateChoice, fixed_bytes: int, planes: list[np.ndarray], rebuilt: list[np.ndarray],
-               side_after_rows: RowsSide | None) -> RateChoice:
-    """`choice` with the file predicted once the rows are chosen from these tiles' reconstructions: the
-    side information `side_after_rows` gives in place of `fixed_bytes`. As is without it (every row stored).
+def judged(choice: RateChoice, fixed_bytes: int, planes: list[np.ndarray], rebuilt: list[np.ndarray],
+           drops_planes: bool, side_after_rows: RowsSide | None) -> tuple[RateChoice, float]:
+    """A candidate's (step choice, error) from the tiles' planes and its reconstructions, both at gain 1.
 
-    On a small scene the basis is much of the file, and a candidate that G rebuilds fewer planes of
-    stores fewer rows: compared before the row choice, it would look larger than the file it gives.
+    The error is `gain_distortion`'s. With `side_after_rows`, the file is the one
+    predicted once the rows are chosen from these reconstructions: the side
+    information it gives in place of `fixed_bytes` (without, every row stored).
+    On a small scene the basis is much of the file, and a candidate that G
+    rebuilds fewer planes of stores fewer rows: compared before the row choice,
+    it would look larger than the file it gives. The row choice is made once
+    for both.
     """
     if side_after_rows is None:
-        return choice
-    side = side_after_rows(choose_components(planes, rebuilt))
-    return dataclasses.replace(choice, predicted_bytes=choice.predicted_bytes - fixed_bytes + side)
+        return choice, gain_distortion(planes, rebuilt, drops_planes)
+    rows = choose_components(planes, rebuilt)
+    error = rows.distortion if drops_planes else mean_error(planes, rebuilt)
+    predicted = choice.predicted_bytes - fixed_bytes + side_after_rows(rows)
+    return dataclasses.replace(choice, predicted_bytes=predicted), error
+
+
+def mean_error(planes: list[np.ndarray], rebuilt: list[np.ndarray]) -> float:
+    """Per-band MSE (normalised scene) of the tiles' reconstructions, every plane kept."""
+    pixels = sum(p[0].size for p in planes)
+    return float(sum(np.square(p - r, dtype=np.float64).sum() for p, r in zip(planes, rebuilt)) / pixels)
 
 
 def gain_distortion(planes: list[np.ndarray], rebuilt: list[np.ndarray], drops_planes: bool) -> float:
@@ -68,15 +80,14 @@ def gain_distortion(planes: list[np.ndarray], rebuilt: list[np.ndarray], drops_p
     """
     if drops_planes:
         return choose_components(planes, rebuilt).distortion
-    pixels = sum(p[0].size for p in planes)
-    return float(sum(np.square(p - r, dtype=np.float64).sum() for p, r in zip(planes, rebuilt)) / pixels)
+    return mean_error(planes, rebuilt)
 
 
 def choose_gain(coder: LatentCoder, tiles: list[Tile], target_bytes: float, fixed_bytes: int, scene_pixels: int,
                 drops_planes: bool, batch: int, side_after_rows: RowsSide | None = None) -> float:
     """The gain at which `tiles` come back with the least error at the requested file size, by descent.
 
-    A candidate's file is the one predicted after the row choice (`after_rows`),
+    A candidate's file is the one predicted after the row choice (`judged`),
     and it competes if that is within `size_allowance` of gain 1's.
 
     A descent from gain 1 over the candidates, half an octave at a time, while
@@ -98,8 +109,7 @@ def choose_gain(coder: LatentCoder, tiles: list[Tile], target_bytes: float, fixe
                                  target_bytes, fixed_bytes, scene_pixels)
             rebuilt = coder.synthesise([coder.dequantise(a, choice.step) for a in latents], batch)
             cropped = [r[:, :h, :w] / gain for r, (h, w) in zip(rebuilt, crops)]
-            results[k] = (after_rows(choice, fixed_bytes, truth, cropped, side_after_rows),
-                          gain_distortion(truth, cropped, drops_planes))
+            results[k] = judged(choice, fixed_bytes, truth, cropped, drops_planes, side_after_rows)
         return results[k]
 
     unit = GAINS.index(1.0)

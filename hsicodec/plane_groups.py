@@ -25,7 +25,7 @@ import numpy as np
 
 from hsicodec.container import MAX_PLANE_GAIN, MIN_PLANE_GAIN, PlaneGroup
 from hsicodec.latent_coding import Analysis, LatentCoder
-from hsicodec.plane_gain import RowsSide, Tile, after_rows, below_reach, gain_distortion, size_allowance
+from hsicodec.plane_gain import RowsSide, Tile, below_reach, judged, size_allowance
 from hsicodec.rate_control import RateChoice, choose_step
 
 GROUP_PLANES = 2
@@ -86,7 +86,7 @@ def choose_layout(coder: LatentCoder, tiles: list[Tile], gain: float, target_byt
     Candidates: one group of every plane at `gain` (the layout before 4.0), and
     LAYOUT_GROUPS groups at each of STEP_RATIOS. Each is coded at the common
     step that reaches the request; one whose file after the row choice
-    (`after_rows`) is above `size_allowance` is not considered. Where even
+    (`judged`) is above `size_allowance` is not considered. Where even
     one group's smallest file is above the request (a small scene), one group
     is kept without trying the others. The steps returned are ratios to group
     0's (group 0 at 1).
@@ -115,7 +115,7 @@ def choose_layout(coder: LatentCoder, tiles: list[Tile], gain: float, target_byt
         outputs = [coder.synthesise([coder.dequantise(a[k], g.latent_step) for a in latents], batch)
                    for k, g in enumerate(stepped)]
         rebuilt = [joined([out[t] for out in outputs], groups)[:, :h, :w] for t, (h, w) in enumerate(crops)]
-        return after_rows(choice, fixed_bytes, truth, rebuilt, side_after_rows), gain_distortion(truth, rebuilt, True)
+        return judged(choice, fixed_bytes, truth, rebuilt, True, side_after_rows)
 
     single = layout(1, components, rms, gain, 1.0)
     candidates = {single: coded(single)}

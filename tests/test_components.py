@@ -62,6 +62,23 @@ def test_left_out_rows_are_stored_as_zeros_and_the_basis_stays_idempotent() -> N
     assert np.array_equal(again.basis, quantise_basis(front.basis, variances, 1e-4).basis)
 
 
+
+def test_a_row_choice_restores_the_fitted_klt_as_a_fresh_fit_would() -> None:
+    """`with_rows` re-quantises the KLT fitted once (as `-r` does per candidate): the same stored basis,
+    bit for bit, as fitting the scene again with that row choice; and it undoes an earlier choice."""
+    with open_scene(ABU_URBAN) as reader:
+        stats = scene_statistics(reader, tile_rects(*reader.shape[:2], 256))
+    kept = np.zeros(16, dtype=bool)
+    kept[:5] = True
+    full = fit_front_end(stats, "klt", 16)
+    rowed = full.with_rows(kept, 3e-4)
+    fresh = fit_front_end(stats, "klt", 16, kept, 3e-4)
+    for a, b in ((rowed.basis, fresh.basis), (rowed.with_rows(np.ones(16, bool), 1e-5).basis,
+                                               fit_front_end(stats, "klt", 16, np.ones(16, bool), 1e-5).basis)):
+        assert np.array_equal(a.basis, b.basis) and np.array_equal(a.mean, b.mean)
+        assert np.array_equal(a.exponents, b.exponents)
+    assert not rowed.basis.basis[5:].any() and full.basis.basis[5:].any()
+
 def _coded(out: Path, choose_rows: bool) -> tuple[int, float]:
     entry = find_model("hificse-klt16-0.4")
     coder = LatentCoder(load_model(entry), torch.device("cpu"))
