@@ -161,13 +161,13 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
             return side_bytes(header, front.norm, front.with_rows(rows.kept, rows.error_budget).basis, metadata)
 
         rows_side = side_after_rows if choosing else None
-        gain = choose_gain(coder, tiles, target, fixed, pixels, entry.front_end == "klt",
-                           batch, rows_side) if choose_plane_gain else 1.0
+        gain, single = (choose_gain(coder, tiles, target, fixed, pixels, entry.front_end == "klt", batch, rows_side)
+                        if choose_plane_gain else (1.0, None))
         if progress:
             progress(len(tiles))
         if entry.front_end != "klt" or not choose_groups:
             return (dataclasses.replace(groups[0], plane_gain=gain),)
-        return choose_layout(coder, tiles, gain, target, fixed, pixels, batch, rows_side)
+        return choose_layout(coder, tiles, gain, target, fixed, pixels, batch, rows_side, single)
 
     rate_controlled, choosing = target_bpp is not None, entry.front_end == "klt" and choose_rows
     sampled = sample_tiles(len(grid), SAMPLE_TILES if rate_controlled else AUDIT_TILES)

@@ -29,6 +29,8 @@ Tile = tuple[np.ndarray, Rect, "np.ndarray | None"]
 """A tile's planes at gain 1 (padded to the network's stride), its rectangle and its nodata mask."""
 RowsSide = Callable[[ComponentChoice], int]
 """The file's side information in bytes once `components` has chosen its basis rows (fewer, coarser rows)."""
+Judged = tuple[RateChoice, float]
+"""A candidate's step choice (with the file it predicts) and its tiles' error (`judged`)."""
 
 
 def below_reach(target_bytes: float, choice: RateChoice) -> bool:
@@ -47,7 +49,7 @@ def size_allowance(target_bytes: float, reference: RateChoice) -> float:
 
 
 def judged(choice: RateChoice, fixed_bytes: int, planes: list[np.ndarray], rebuilt: list[np.ndarray],
-           drops_planes: bool, side_after_rows: RowsSide | None) -> tuple[RateChoice, float]:
+           drops_planes: bool, side_after_rows: RowsSide | None) -> Judged:
     """A candidate's (step choice, error) from the tiles' planes and its reconstructions, both at gain 1.
 
     The error is `gain_distortion`'s. With `side_after_rows`, the file is the one
@@ -84,8 +86,9 @@ def gain_distortion(planes: list[np.ndarray], rebuilt: list[np.ndarray], drops_p
 
 
 def choose_gain(coder: LatentCoder, tiles: list[Tile], target_bytes: float, fixed_bytes: int, scene_pixels: int,
-                drops_planes: bool, batch: int, side_after_rows: RowsSide | None = None) -> float:
-    """The gain at which `tiles` come back with the least error at the requested file size, by descent.
+                drops_planes: bool, batch: int, side_after_rows: RowsSide | None = None) -> tuple[float, Judged]:
+    """The gain at which `tiles` come back with the least error at the requested file size, by descent,
+    and that candidate's `Judged` (the one-group layout `plane_groups.choose_layout` starts from).
 
     A candidate's file is the one predicted after the row choice (`judged`),
     and it competes if that is within `size_allowance` of gain 1's.
@@ -98,9 +101,9 @@ def choose_gain(coder: LatentCoder, tiles: list[Tile], target_bytes: float, fixe
     """
     crops = [rect[2:] for _, rect, _ in tiles]
     truth = [p[:, :h, :w] for (p, _, _), (h, w) in zip(tiles, crops)]
-    results: dict[int, tuple[RateChoice, float]] = {}
+    results: dict[int, Judged] = {}
 
-    def coded(k: int) -> tuple[RateChoice, float]:
+    def coded(k: int) -> Judged:
         """(step choice, error) at candidate k, each at the step that reaches the request."""
         if k not in results:
             gain = GAINS[k]
@@ -124,4 +127,4 @@ def choose_gain(coder: LatentCoder, tiles: list[Tile], target_bytes: float, fixe
             best += direction
         if best != unit:
             break
-    return GAINS[best]
+    return GAINS[best], coded(best)

@@ -25,8 +25,8 @@ import numpy as np
 
 from hsicodec.container import MAX_PLANE_GAIN, MIN_PLANE_GAIN, PlaneGroup
 from hsicodec.latent_coding import Analysis, LatentCoder
-from hsicodec.plane_gain import RowsSide, Tile, below_reach, judged, size_allowance
-from hsicodec.rate_control import RateChoice, choose_step
+from hsicodec.plane_gain import Judged, RowsSide, Tile, below_reach, judged, size_allowance
+from hsicodec.rate_control import choose_step
 
 GROUP_PLANES = 2
 """Planes per group: the shipped networks rebuild about two planes a pass."""
@@ -80,7 +80,8 @@ def layout(n_groups: int, components: int, rms: np.ndarray, gain: float, step_ra
 
 
 def choose_layout(coder: LatentCoder, tiles: list[Tile], gain: float, target_bytes: float, fixed_bytes: int,
-                  scene_pixels: int, batch: int, side_after_rows: RowsSide | None = None) -> tuple[PlaneGroup, ...]:
+                  scene_pixels: int, batch: int, side_after_rows: RowsSide | None = None,
+                  single_judged: Judged | None = None) -> tuple[PlaneGroup, ...]:
     """The layout whose reconstruction of `tiles` (planes at gain 1) has the least error at the requested size.
 
     Candidates: one group of every plane at `gain` (the layout before 4.0), and
@@ -89,7 +90,8 @@ def choose_layout(coder: LatentCoder, tiles: list[Tile], gain: float, target_byt
     (`judged`) is above `size_allowance` is not considered. Where even
     one group's smallest file is above the request (a small scene), one group
     is kept without trying the others. The steps returned are ratios to group
-    0's (group 0 at 1).
+    0's (group 0 at 1). `single_judged` is one group's result where it is
+    already known (`plane_gain.choose_gain`'s, at `gain`), so it is not coded again.
     """
     components = tiles[0][0].shape[0]
     crops = [rect[2:] for _, rect, _ in tiles]
@@ -106,7 +108,7 @@ def choose_layout(coder: LatentCoder, tiles: list[Tile], gain: float, target_byt
             analyses[key] = coder.analyse(network_input(tiles[tile][0], group))
         return analyses[key]
 
-    def coded(groups: tuple[PlaneGroup, ...]) -> tuple[RateChoice, float]:
+    def coded(groups: tuple[PlaneGroup, ...]) -> Judged:
         """(step choice, error) of the layout at the step that reaches the request."""
         latents = [[analysed(t, g) for g in groups] for t in range(len(tiles))]
         choice = choose_step(coder, [(a, rect, mask) for a, (_, rect, mask) in zip(latents, tiles)],
@@ -118,7 +120,7 @@ def choose_layout(coder: LatentCoder, tiles: list[Tile], gain: float, target_byt
         return judged(choice, fixed_bytes, truth, rebuilt, True, side_after_rows)
 
     single = layout(1, components, rms, gain, 1.0)
-    candidates = {single: coded(single)}
+    candidates = {single: single_judged or coded(single)}
     if below_reach(target_bytes, candidates[single][0]):  # more groups would only add bytes
         return single
     allowed = size_allowance(target_bytes, candidates[single][0])

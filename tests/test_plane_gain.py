@@ -37,7 +37,7 @@ def test_the_descent_lands_near_the_best_candidate_of_them_all(coder: LatentCode
         tiles = [(pad_to_stride(front.planes(reader.read(*rect))), rect, None) for rect in grid]
     header = FileHeader(256, 256, 31, "uint16", "<", 128, 16, entry.name, entry.sha256)
     target, fixed = 0.4 * 256 * 256 / 8, side_bytes(header, front.norm, front.basis, {})
-    chosen = choose_gain(coder, tiles, target, fixed, 256 * 256, True, DECODE_BATCH)
+    chosen, (_, chosen_error) = choose_gain(coder, tiles, target, fixed, 256 * 256, True, DECODE_BATCH)
 
     def error(gain: float) -> float:
         latents = [coder.analyse(p * np.float32(gain)) for p, _, _ in tiles]
@@ -48,6 +48,7 @@ def test_the_descent_lands_near_the_best_candidate_of_them_all(coder: LatentCode
 
     errors = {gain: error(gain) for gain in GAINS}
     assert chosen != 1.0
+    assert chosen_error == pytest.approx(errors[chosen], rel=1e-6)  # what choose_layout takes as one group's
     assert errors[chosen] < 10 ** 0.02 * min(errors.values()), errors  # measured: 2.3% above the best
     assert errors[chosen] < 0.85 * errors[1.0], errors  # sponges gains more than 0.7 dB on these tiles
 
