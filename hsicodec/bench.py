@@ -30,6 +30,9 @@ from hsicodec.verify import verify_file
 
 BASELINES: dict[str, Callable] = {"JPEG 2000": jpeg2000_bandwise, "PCA + JPEG 2000": pca_jpeg2000}
 RATE_CONTROLLED = "hsicodec -r"
+BRACKET_FACTORS = (0.97, 0.9)
+"""A baseline lands a little off the rate asked. Where its curve then has no point below (above) a rate of
+ours, it is coded again at that rate times (over) these factors in turn, until it has."""
 FAMILIES = {"hific": "HiFiC-opt", "hificse": "HiFiCSE", "hific3d": "HiFiC3D"}  # arch -> label in reports
 
 
@@ -68,18 +71,39 @@ def model_point(reader: SceneReader, name: str, entry: ModelEntry, coder: Latent
                  measured["sam"])
 
 
-def baseline_points(name: str, cube: np.ndarray, rates: list[float], nodata: float | None) -> list[Point]:
-    """Both baselines at each rate; nodata samples are coded as their band's mean and not measured."""
+def baseline_points(name: str, cube: np.ndarray, rates: list[float], nodata: float | None,
+                    our_rates: list[float] = ()) -> list[Point]:
+    """Both baselines at each rate, and again where needed so that each curve has a point on both sides
+    of every rate in `our_rates` (`bracketing_rates`); nodata samples are coded as their band's mean and
+    not measured."""
     points = []
     filled = _filled(cube, nodata)
     with tempfile.TemporaryDirectory() as tmp:
         for method, code in BASELINES.items():
-            for rate in rates:
-                result = code(filled, rate, Path(tmp))
-                measured = quality(cube, result.reconstruction, nodata)
-                points.append(Point(name, method, "", rate, result.bpp, measured["psnr"], measured["ssim"],
-                                    measured["sam"]))
+            curve = [_baseline_point(name, method, code, cube, filled, rate, nodata, Path(tmp)) for rate in rates]
+            for factor in BRACKET_FACTORS:
+                curve += [_baseline_point(name, method, code, cube, filled, rate, nodata, Path(tmp))
+                          for rate in bracketing_rates([p.bpp for p in curve], our_rates, factor)]
+            points += curve
     return points
+
+
+def _baseline_point(name: str, method: str, code: Callable, cube: np.ndarray, filled: np.ndarray, rate: float,
+                    nodata: float | None, workdir: Path) -> Point:
+    result = code(filled, rate, workdir)
+    measured = quality(cube, result.reconstruction, nodata)
+    return Point(name, method, "", rate, result.bpp, measured["psnr"], measured["ssim"], measured["sam"])
+
+
+def bracketing_rates(curve_rates: list[float], our_rates: list[float], factor: float) -> list[float]:
+    """Rates to code a baseline at so that its curve (the rates its points reached) spans each of ours:
+    `factor` times each rate of ours below the curve's lowest point, each above its highest over `factor`."""
+    if not curve_rates:
+        return []
+    low, high = min(curve_rates), max(curve_rates)
+    below = {round(r * factor, 4) for r in our_rates if r < low}
+    above = {round(r / factor, 4) for r in our_rates if r > high}
+    return sorted(below | above)
 
 
 def _filled(cube: np.ndarray, nodata: float | None) -> np.ndarray:

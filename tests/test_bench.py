@@ -11,7 +11,7 @@ import matplotlib.image
 
 from cli_helpers import REPO, assert_one_line_error, invoke
 from conftest import scene_path, scenes
-from hsicodec.bench import Point, at_rate, family_method, read_csv
+from hsicodec.bench import BRACKET_FACTORS, Point, at_rate, bracketing_rates, family_method, read_csv
 from hsicodec.checkpoints import find_model, installed_models
 
 ABU = scene_path(next(s for s in scenes("eval") if s["id"] == "abu_beach_2"))
@@ -31,10 +31,13 @@ def test_bench_writes_csv_markdown_and_plots_at_matched_rates(tmp_path: Path) ->
     our_rates = {float(r["bpp"]) for r in [*ours, *stepped.values()]}
     for baseline in ("JPEG 2000", "PCA + JPEG 2000"):
         curve = [r for r in rows if r["method"] == baseline]
-        assert len(curve) == len({1.0, 2.0, *(round(b, 4) for b in our_rates)})  # the two rates and ours
+        asked = {float(r["target_bpp"]) for r in curve}
+        assert {1.0, 2.0, *(round(b, 4) for b in our_rates)} <= asked  # the two rates and ours, then brackets
+        reached = [float(r["bpp"]) for r in curve]
         for our_bpp in our_rates:
-            matched = min(curve, key=lambda r: abs(float(r["bpp"]) - our_bpp))
-            assert abs(float(matched["bpp"]) - our_bpp) < 0.05 * our_bpp
+            matched = min(reached, key=lambda b: abs(b - our_bpp))
+            assert abs(matched - our_bpp) < 0.05 * our_bpp
+            assert min(reached) <= our_bpp <= max(reached), (baseline, our_bpp, sorted(reached))
         high, low = (max(curve, key=lambda r: float(r["bpp"])), min(curve, key=lambda r: float(r["bpp"])))
         assert float(high["psnr"]) > float(low["psnr"])
     points = read_csv(report / "results.csv")  # what scripts/bench_by_size.py reads back
@@ -74,6 +77,14 @@ def test_matched_rate_interpolates_in_log_bpp_and_never_extrapolates() -> None:
     curve = [Point("s", "b", "", 1, 1.0, 30.0, 0.9, 5.0), Point("s", "b", "", 4, 4.0, 40.0, 0.95, 2.0)]
     assert at_rate(curve, 2.0, "psnr") == 35.0  # halfway in log(bpp)
     assert at_rate(curve, 0.5, "psnr") != at_rate(curve, 0.5, "psnr")  # NaN below the curve
+
+
+def test_a_baseline_is_asked_again_just_outside_the_rates_of_ours_its_curve_misses() -> None:
+    factor = BRACKET_FACTORS[0]
+    assert bracketing_rates([0.199, 0.4, 1.01], [0.198, 0.4, 1.02], factor) == [round(0.198 * factor, 4),
+                                                                               round(1.02 / factor, 4)]
+    assert bracketing_rates([0.19, 1.1], [0.198, 0.4, 1.02], factor) == []  # every rate of ours spanned
+    assert bracketing_rates([], [0.2], factor) == []
 
 
 def test_bench_rows_of_compress_r_land_at_their_rates(tmp_path: Path) -> None:
