@@ -62,7 +62,6 @@ def test_left_out_rows_are_stored_as_zeros_and_the_basis_stays_idempotent() -> N
     assert np.array_equal(again.basis, quantise_basis(front.basis, variances, 1e-4).basis)
 
 
-
 def test_a_row_choice_restores_the_fitted_klt_as_a_fresh_fit_would() -> None:
     """`with_rows` re-quantises the KLT fitted once (as `-r` does per candidate): the same stored basis,
     bit for bit, as fitting the scene again with that row choice; and it undoes an earlier choice."""

@@ -64,8 +64,9 @@ def bench(inputs: tuple[Path, ...], output: Path, model_names: tuple[str, ...], 
     Rates count every byte of each file (the .hsic header, KLT basis and
     metadata; the PCA basis of PCA + JPEG 2000). The baselines run at the given
     rates and at the rate each model reached (and a little below or above it
-    where they land off it), so every comparison is at matched bpp. Writes the per-scene figures (CSV), a Markdown summary with the mean
-    PSNR and spectral-angle gaps to each baseline, and rate-distortion plots.
+    where they land off it), so every comparison is at matched bpp. Writes the
+    per-scene figures (CSV), a Markdown summary with the mean PSNR and
+    spectral-angle gaps to each baseline, and rate-distortion plots.
 
     \b
     Examples:
