@@ -48,6 +48,14 @@ def size_allowance(target_bytes: float, reference: RateChoice) -> float:
     return RATE_SLACK * max(target_bytes, reference.predicted_bytes)
 
 
+def competes(choice: RateChoice, allowed: float, reference: RateChoice) -> bool:
+    """Whether a candidate may replace the reference candidate: its file within `allowed`, and not at
+    its smallest file where the reference reaches below the request. A candidate at its smallest file
+    is so on the audited tiles only; the scene's other tiles can make it larger (CAVE sponges at
+    `-r 0.2`, hific-klt16-0.4: three groups predicted 1,639 bytes and wrote 1,771)."""
+    return choice.predicted_bytes <= allowed and (not choice.at_smallest or reference.at_smallest)
+
+
 def judged(choice: RateChoice, fixed_bytes: int, planes: list[np.ndarray], rebuilt: list[np.ndarray],
            drops_planes: bool, side_after_rows: RowsSide | None) -> Judged:
     """A candidate's (step choice, error) from the tiles' planes and its reconstructions, both at gain 1.
@@ -91,7 +99,7 @@ def choose_gain(coder: LatentCoder, tiles: list[Tile], target_bytes: float, fixe
     and that candidate's `Judged` (the one-group layout `plane_groups.choose_layout` starts from).
 
     A candidate's file is the one predicted after the row choice (`judged`),
-    and it competes if that is within `size_allowance` of gain 1's.
+    and it competes with gain 1 as `competes` says.
 
     A descent from gain 1 over the candidates, half an octave at a time, while
     the error falls, so that three to six candidates are coded rather than all
@@ -116,10 +124,11 @@ def choose_gain(coder: LatentCoder, tiles: list[Tile], target_bytes: float, fixe
         return results[k]
 
     unit = GAINS.index(1.0)
-    allowed = size_allowance(target_bytes, coded(unit)[0])
+    reference = coded(unit)[0]
+    allowed = size_allowance(target_bytes, reference)
 
     def better(k: int, than: int) -> bool:
-        return 0 <= k < len(GAINS) and coded(k)[0].predicted_bytes <= allowed and coded(k)[1] < coded(than)[1]
+        return 0 <= k < len(GAINS) and competes(coded(k)[0], allowed, reference) and coded(k)[1] < coded(than)[1]
 
     best = unit
     for direction in (-1, 1):

@@ -25,7 +25,7 @@ import numpy as np
 
 from hsicodec.container import MAX_PLANE_GAIN, MIN_PLANE_GAIN, PlaneGroup
 from hsicodec.latent_coding import Analysis, LatentCoder
-from hsicodec.plane_gain import Judged, RowsSide, Tile, below_reach, judged, size_allowance
+from hsicodec.plane_gain import Judged, RowsSide, Tile, below_reach, competes, judged, size_allowance
 from hsicodec.rate_control import choose_step
 
 GROUP_PLANES = 2
@@ -86,8 +86,9 @@ def choose_layout(coder: LatentCoder, tiles: list[Tile], gain: float, target_byt
 
     Candidates: one group of every plane at `gain` (the layout before 4.0), and
     LAYOUT_GROUPS groups at each of STEP_RATIOS. Each is coded at the common
-    step that reaches the request; one whose file after the row choice
-    (`judged`) is above `size_allowance` is not considered. Where even
+    step that reaches the request; one that does not compete with one group
+    (`plane_gain.competes`: its file after the row choice above `size_allowance`,
+    or at its coarsest step where one group reaches the request) is not considered. Where even
     one group's smallest file is above the request (a small scene), one group
     is kept without trying the others. The steps returned are ratios to group
     0's (group 0 at 1). `single_judged` is one group's result where it is
@@ -123,11 +124,12 @@ def choose_layout(coder: LatentCoder, tiles: list[Tile], gain: float, target_byt
     candidates = {single: single_judged or coded(single)}
     if below_reach(target_bytes, candidates[single][0]):  # more groups would only add bytes
         return single
-    allowed = size_allowance(target_bytes, candidates[single][0])
+    reference = candidates[single][0]
+    allowed = size_allowance(target_bytes, reference)
     for n_groups in LAYOUT_GROUPS:
         for ratio in STEP_RATIOS:
             groups = layout(n_groups, components, rms, gain, ratio)
             if groups not in candidates:
                 candidates[groups] = coded(groups)
-    fitting = [g for g, (choice, _) in candidates.items() if choice.predicted_bytes <= allowed]
+    fitting = [g for g, (choice, _) in candidates.items() if competes(choice, allowed, reference)]
     return min(fitting, key=lambda g: candidates[g][1])

@@ -37,6 +37,9 @@ class RateChoice:
     predicted_bytes: int
     reachable: bool
     """False when the target lies outside what the steps MIN_STEP ... MAX_STEP can give."""
+    at_smallest: bool = False
+    """True when even the coarsest steps give a file above the target, so the file is near the
+    smallest this candidate can give (and `reachable` is False)."""
     plane_gain: float = 1.0
     """The file's plane gain, set by `codec.compress_scene` (`plane_gain`), at which the step was chosen."""
     plane_groups: int = 1
@@ -102,4 +105,4 @@ def choose_step(coder: LatentCoder, sample: list[SampleTile], target_bytes: floa
         else:
             hi = mid
     best = min((lo, hi), key=lambda i: abs(math.log(size(i) / target_bytes))) if reachable else hi
-    return RateChoice(float(grid[best]), size(best), reachable=reachable)
+    return RateChoice(float(grid[best]), size(best), reachable=reachable, at_smallest=not reachable)

@@ -16,10 +16,13 @@ from hsicodec.codec import compress_scene, holding_kept
 from hsicodec.container import MAX_PLANE_GAIN, HsicReader, PlaneGroup
 from hsicodec.io import open_scene
 from hsicodec.latent_coding import LatentCoder
+from hsicodec.plane_gain import competes
 from hsicodec.plane_groups import FURTHER_GAIN, joined, layout, network_input, step_ratios, with_step
+from hsicodec.rate_control import RateChoice
 from hsicodec.verify import verify_file
 
 FEATHERS = scene_path(next(s for s in scenes("eval") if s["id"] == "cave_feathers"))  # 256x256x31
+SPONGES = scene_path(next(s for s in scenes("eval") if s["id"] == "cave_sponges"))  # 256x256x31
 ENMAP_TILE = scene_path(next(s for s in scenes("eval") if s["id"] == "enmap_potsdam_192_64"))
 MODEL = "hificse-klt16-1.0"
 
@@ -82,6 +85,27 @@ def test_a_request_below_a_small_scenes_reach_keeps_one_group_and_the_smallest_f
             assert not choice.reachable and choice.plane_groups == 1
             sizes[choose] = out.stat().st_size
     assert sizes[True] == sizes[False], sizes  # two groups made it 3342 bytes against 3160
+
+
+def test_a_candidate_at_its_smallest_file_does_not_replace_one_that_reaches_the_request() -> None:
+    reaches = RateChoice(8.0, 1600, reachable=True)
+    smallest = RateChoice(11.0, 1500, reachable=False, at_smallest=True)
+    assert not competes(smallest, 1700, reaches)
+    assert competes(smallest, 1700, RateChoice(16.0, 1650, reachable=False, at_smallest=True))
+    assert competes(RateChoice(0.25, 1500, reachable=False), 1700, reaches)  # below the request at the finest step
+    assert not competes(RateChoice(6.0, 1750, reachable=True), 1700, reaches)
+
+
+def test_a_low_rate_lands_on_a_scene_where_more_groups_are_at_their_smallest_file(tmp_path: Path) -> None:
+    # CAVE sponges at 0.2 bpp: three groups at their smallest file on the audited tiles were predicted at
+    # 1,639 bytes and, coded on all the scene's tiles, wrote 1,771 (0.216 bpp), with a warning
+    entry = find_model("hific-klt16-0.4")
+    coder = LatentCoder(load_model(entry), torch.device("cpu"))
+    out = tmp_path / "sponges.hsic"
+    with open_scene(SPONGES) as reader:
+        choice = compress_scene(reader, out, entry, coder, target_bpp=0.2)
+    assert choice.reachable
+    assert abs(8 * out.stat().st_size / (256 * 256) - 0.2) < 0.2 * 0.03, out.stat().st_size
 
 
 def test_compress_info_and_decompress_carry_the_groups(tmp_path: Path) -> None:
