@@ -11,11 +11,12 @@ Scenes are read whole (the baselines need the cube in memory).
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -34,6 +35,11 @@ BRACKET_FACTORS = (0.97, 0.9)
 """A baseline lands a little off the rate asked. Where its curve then has no point below (above) a rate of
 ours, it is coded again at that rate times (over) these factors in turn, until it has."""
 FAMILIES = {"hific": "HiFiC-opt", "hificse": "HiFiCSE", "hific3d": "HiFiC3D"}  # arch -> label in reports
+CURVE_COLOURS = {RATE_CONTROLLED: "black", "HiFiCSE -r": "tab:green", "HiFiC-opt -r": "tab:blue",
+                 "HiFiC3D -r": "tab:orange", "JPEG 2000": "tab:red", "PCA + JPEG 2000": "tab:purple"}
+"""The plots' colour of each curve a report usually has; any other (`-m NAME -r`) takes one of SPARE_COLOURS."""
+SPARE_COLOURS = ("tab:cyan", "tab:brown", "tab:pink", "tab:olive", "tab:gray")
+OWN_RATE = "a model at its own rate"
 
 
 def family_method(arch: str) -> str:
@@ -210,25 +216,44 @@ def _signed(value: float, matched: int, scenes: int) -> str:
     return f"{value:+.2f}{note}"
 
 
+def plot_styles(methods: Iterable[str]) -> dict[str, dict]:
+    """Matplotlib line arguments per method, the same in every panel: each curve (a `-r` method or a
+    baseline, dashed) in a colour of its own, `hsicodec -r` wide beneath the family it picks; the models
+    at their own rates as grey crosses under one label."""
+    spare = itertools.cycle(SPARE_COLOURS)
+    styles = {}
+    for method in sorted(set(methods)):
+        if method in BASELINES or method.endswith(" -r"):
+            styles[method] = {"color": CURVE_COLOURS.get(method) or next(spare), "marker": "o", "markersize": 3,
+                              "linestyle": "--" if method in BASELINES else "-", "label": method,
+                              "linewidth": 3.0 if method == RATE_CONTROLLED else 1.3,
+                              "zorder": 2 if method == RATE_CONTROLLED else 3}
+        else:
+            styles[method] = {"color": "0.6", "marker": "x", "markersize": 4, "linestyle": "none",
+                              "label": OWN_RATE, "zorder": 1}
+    return styles
+
+
 def plot(points: list[Point], metric: str, path: Path) -> None:
-    """One panel per scene: `metric` against bpp, one curve per method; written atomically."""
+    """One panel per scene: `metric` against bpp, one curve per method and one legend; written atomically."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     scenes = sorted({p.scene for p in points})
+    styles = plot_styles(p.method for p in points)
     columns = min(4, len(scenes))
     rows = math.ceil(len(scenes) / columns)
-    figure = Figure(figsize=(4.2 * columns, 3.4 * rows), layout="constrained")
+    figure = Figure(figsize=(4.2 * columns, 3.4 * rows + 0.8), layout="constrained")
     FigureCanvasAgg(figure)
     label = {"psnr": "PSNR (dB)", "sam": "spectral angle (deg)"}[metric]
+    legend: dict[str, object] = {}
     for i, scene in enumerate(scenes):
         axes = figure.add_subplot(rows, columns, i + 1)
-        for method in sorted({p.method for p in points if p.scene == scene}, key=lambda m: (m in BASELINES, m)):
+        for method in sorted({p.method for p in points if p.scene == scene}):
             curve = sorted(_curve(points, scene, method), key=lambda p: p.bpp)
-            style = "--" if method in BASELINES else "-"
-            axes.plot([p.bpp for p in curve], [getattr(p, metric) for p in curve], style, marker="o",
-                      markersize=3, label=method)
+            [line] = axes.plot([p.bpp for p in curve], [getattr(p, metric) for p in curve], **styles[method])
+            legend.setdefault(styles[method]["label"], line)
         axes.set_xscale("log")
         axes.xaxis.set_major_formatter(ScalarFormatter())
         axes.xaxis.set_minor_formatter(NullFormatter())
@@ -236,7 +261,8 @@ def plot(points: list[Point], metric: str, path: Path) -> None:
         axes.set_xlabel("bpp (every byte of the file)")
         axes.set_ylabel(label)
         axes.grid(True, alpha=0.3)
-        if i == 0:
-            axes.legend(fontsize=7)
+    order = sorted(legend, key=lambda name: (name == OWN_RATE, name in BASELINES, name != RATE_CONTROLLED, name))
+    figure.legend([legend[name] for name in order], order, loc="outside lower center", ncols=min(4, len(order)),
+                  fontsize=8)
     with staged() as staging, staging.temp(path).open("wb") as fh:
         figure.savefig(fh, format="png", dpi=110)

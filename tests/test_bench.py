@@ -11,7 +11,8 @@ import matplotlib.image
 
 from cli_helpers import REPO, assert_one_line_error, invoke
 from conftest import scene_path, scenes
-from hsicodec.bench import BRACKET_FACTORS, Point, at_rate, bracketing_rates, family_method, read_csv
+from hsicodec.bench import (BRACKET_FACTORS, OWN_RATE, Point, at_rate, bracketing_rates, family_method,
+                            plot_styles, read_csv)
 from hsicodec.checkpoints import find_model, installed_models
 
 ABU = scene_path(next(s for s in scenes("eval") if s["id"] == "abu_beach_2"))
@@ -54,6 +55,17 @@ def test_bench_writes_csv_markdown_and_plots_at_matched_rates(tmp_path: Path) ->
     again = invoke("bench", ABU, "-o", report, "-m", model, "-q")
     assert again.exit_code == 1 and "--overwrite" in again.stderr
     assert_one_line_error(again.stderr)
+
+
+def test_every_curve_of_a_plot_has_a_colour_of_its_own_and_the_models_at_their_own_rates_share_one() -> None:
+    methods = ["hsicodec -r", "HiFiCSE -r", "HiFiC-opt -r", "HiFiC3D -r", "JPEG 2000", "PCA + JPEG 2000",
+               "hificse-cave31-0.4 -r", "hific3d-cave31-0.4 -r", "hificse-klt16-0.4", "hific-klt16-1.0"]
+    styles = plot_styles(methods * 2)
+    curves = [m for m in methods if styles[m]["label"] != OWN_RATE]
+    assert len(curves) == 8 and len({styles[m]["color"] for m in curves}) == 8
+    assert {styles[m]["linestyle"] for m in ("JPEG 2000", "PCA + JPEG 2000")} == {"--"}
+    assert {styles[m]["label"] for m in ("hificse-klt16-0.4", "hific-klt16-1.0")} == {OWN_RATE}
+    assert plot_styles(methods[::-1]) == styles  # the same style in every panel and report
 
 
 def test_bench_by_size_names_a_scene_it_cannot_size_in_one_line(tmp_path: Path) -> None:
