@@ -48,6 +48,12 @@ def test_bench_writes_csv_markdown_and_plots_at_matched_rates(tmp_path: Path) ->
                              capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert by_size.returncode == 0, by_size.stderr
     assert by_size.stdout.startswith("## scenes below 65536 pixels: abu-beach-2") and f"| {model} |" in by_size.stdout
+    floor = subprocess.run([sys.executable, str(REPO / "scripts" / "band_mean_floor.py"), str(report / "results.csv")],
+                           capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert floor.returncode == 0, floor.stderr
+    floor_rows = {cells[2]: cells for cells in (line.split(" | ") for line in floor.stdout.splitlines()[2:])}
+    assert set(floor_rows) == {"JPEG 2000", "PCA + JPEG 2000", f"{model} -r"}
+    assert 10 < float(floor_rows["JPEG 2000"][1]) < 40  # each band's mean: abu-beach-2 at 28.15 dB
     text = (report / "report.md").read_text()
     assert f"| {model} |" in text and "ΔPSNR vs PCA + JPEG 2000" in text
     for name in ("rd_psnr.png", "rd_sam.png"):
