@@ -60,6 +60,21 @@ def assert_every_visible_output_is_complete(out: Path) -> None:
             pytest.fail(f"a partial output looks like a result: {exc}")
 
 
+def kill_mid_batch(run: subprocess.Popen, out: Path, rng: random.Random) -> bool:
+    """SIGKILL `run` a random moment (up to 0.2 s) after it has finished one more scene, that is while
+    it works on the next; False if it ended first. Waiting for progress rather than a fixed time keeps
+    the kill inside the batch however fast the machine is."""
+    done = len(visible(out))
+    deadline = time.monotonic() + 120
+    while run.poll() is None and len(visible(out)) == done and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(rng.uniform(0.0, 0.2))
+    if run.poll() is not None:
+        return False
+    run.send_signal(signal.SIGKILL)
+    return True
+
+
 def test_killing_a_folder_batch_repeatedly_then_rerunning_completes_it(archive: Path, tmp_path: Path) -> None:
     inputs = {p: digest(p) for p in archive.rglob("*") if p.is_file()}
     out = tmp_path / "out"
@@ -67,10 +82,7 @@ def test_killing_a_folder_batch_repeatedly_then_rerunning_completes_it(archive: 
     kills = 0
     for _ in range(5):
         run = hsicodec("compress", archive, "-o", out, "-q")
-        time.sleep(rng.uniform(2.0, 9.0))  # start-up is ~4 s; the batch itself takes ~10 s
-        if run.poll() is None:
-            run.send_signal(signal.SIGKILL)
-            kills += 1
+        kills += kill_mid_batch(run, out, rng)
         run.wait(timeout=60)
         assert_every_visible_output_is_complete(out)
     assert kills >= 3
