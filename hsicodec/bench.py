@@ -35,16 +35,25 @@ BRACKET_FACTORS = (0.97, 0.9)
 """A baseline lands a little off the rate asked. Where its curve then has no point below (above) a rate of
 ours, it is coded again at that rate times (over) these factors in turn, until it has."""
 FAMILIES = {"hific": "HiFiC-opt", "hificse": "HiFiCSE", "hific3d": "HiFiC3D"}  # arch -> label in reports
-CURVE_COLOURS = {RATE_CONTROLLED: "black", "HiFiCSE -r": "tab:green", "HiFiC-opt -r": "tab:blue",
-                 "HiFiC3D -r": "tab:orange", "JPEG 2000": "tab:red", "PCA + JPEG 2000": "tab:purple"}
-"""The plots' colour of each curve a report usually has; any other (`-m NAME -r`) takes one of SPARE_COLOURS."""
-SPARE_COLOURS = ("tab:cyan", "tab:brown", "tab:pink", "tab:olive", "tab:gray")
-OWN_RATE = "a model at its own rate"
 
 
 def family_method(arch: str) -> str:
     """The report's name for the `compress -r` curve of one architecture, e.g. 'HiFiCSE -r'."""
     return f"{FAMILIES.get(arch, arch)} -r"
+
+
+def is_curve(method: str) -> bool:
+    """Whether a report's method is a rate-distortion curve (a `-r` method or a baseline), not a model at
+    its own rate."""
+    return method in BASELINES or method.endswith(" -r")
+
+
+CURVE_COLOURS = {RATE_CONTROLLED: "black", family_method("hificse"): "tab:green",
+                 family_method("hific"): "tab:blue", family_method("hific3d"): "tab:orange",
+                 "JPEG 2000": "tab:red", "PCA + JPEG 2000": "tab:purple"}
+"""The plots' colour of each curve a report usually has; any other (`-m NAME -r`) takes one of SPARE_COLOURS."""
+SPARE_COLOURS = ("tab:cyan", "tab:brown", "tab:pink", "tab:olive", "tab:gray")
+OWN_RATE = "a model at its own rate"
 
 
 @dataclass(frozen=True)
@@ -157,7 +166,7 @@ def ours(points: list[Point]) -> list[tuple[str, float]]:
     """(method, target bpp) of every row of ours: the `hsicodec -r` rows by rate, each family's -r rows,
     then each model at its own rate."""
     keys = {(p.method, p.target_bpp) for p in points if p.method not in BASELINES}
-    return sorted(keys, key=lambda k: (k[0] != RATE_CONTROLLED, not k[0].endswith(" -r"), k[0], k[1]))
+    return sorted(keys, key=lambda k: (k[0] != RATE_CONTROLLED, not is_curve(k[0]), k[0], k[1]))
 
 
 def gaps(points: list[Point]) -> list[dict]:
@@ -223,7 +232,7 @@ def plot_styles(methods: Iterable[str]) -> dict[str, dict]:
     spare = itertools.cycle(SPARE_COLOURS)
     styles = {}
     for method in sorted(set(methods)):
-        if method in BASELINES or method.endswith(" -r"):
+        if is_curve(method):
             styles[method] = {"color": CURVE_COLOURS.get(method) or next(spare), "marker": "o", "markersize": 3,
                               "linestyle": "--" if method in BASELINES else "-", "label": method,
                               "linewidth": 3.0 if method == RATE_CONTROLLED else 1.3,

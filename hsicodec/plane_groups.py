@@ -88,7 +88,7 @@ def choose_layout(coder: LatentCoder, tiles: list[Tile], gain: float, target_byt
     LAYOUT_GROUPS groups at each of STEP_RATIOS. Each is coded at the common
     step that reaches the request; one that does not compete with one group
     (`plane_gain.competes`: its file after the row choice above `size_allowance`,
-    or at its coarsest step where one group reaches the request) is not considered. Where even
+    or at its smallest file where one group reaches the request) is not considered. Where even
     one group's smallest file is above the request (a small scene), one group
     is kept without trying the others. The steps returned are ratios to group
     0's (group 0 at 1). `single_judged` is one group's result where it is

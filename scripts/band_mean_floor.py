@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hsicodec.bench import read_csv
+from hsicodec.bench import is_curve, read_csv
 from hsicodec.io import open_scene
 from hsicodec.metrics import quality
 from shared_data import DATA, manifest_scenes
@@ -48,7 +48,7 @@ def main() -> None:
     print("|---|---:|---|---:|---|")
     for scene in sorted({p.scene for p in points}):
         floor = band_mean_psnr(*files[scene])
-        for method in sorted({p.method for p in points if p.scene == scene and p.method.endswith((" -r", "2000"))}):
+        for method in sorted({p.method for p in points if p.scene == scene and is_curve(p.method)}):
             curve = [p for p in points if p.scene == scene and p.method == method]
             below = sorted(p.bpp for p in curve if p.psnr < floor)
             span = f"{below[0]:.2f}–{below[-1]:.2f}" if below else ""
