@@ -18,27 +18,33 @@ from pathlib import Path
 import numpy as np
 
 from hsicodec.bench import is_curve, read_csv
+from hsicodec.codec import nodata_mask
 from hsicodec.io import open_scene
 from hsicodec.metrics import quality
 from shared_data import DATA, manifest_scenes
 
 
 def band_mean_psnr(path: Path, var: str | None) -> float:
-    """PSNR of each band's mean over the valid pixels of a scene, as the bench measures it."""
+    """PSNR of each band's mean over its valid samples (nodata samples kept as they are), as the bench
+    measures it."""
     with open_scene(path, var) as reader:
         cube = reader.read(0, 0, reader.shape[0], reader.shape[1])
         nodata = reader.meta.nodata
-    valid = np.ones(cube.shape[:2], bool) if nodata is None else ~(cube == nodata).all(axis=2)
-    means = cube[valid].astype(np.float64).mean(axis=0)
-    flat = np.where(valid[..., None], means, cube.astype(np.float64))
-    return quality(cube, flat, nodata)["psnr"]
+    mask = nodata_mask(cube, nodata)
+    valid = np.ones(cube.shape, bool) if mask is None else ~mask
+    values = np.where(valid, cube, 0).astype(np.float64)
+    means = values.sum(axis=(0, 1)) / np.maximum(valid.sum(axis=(0, 1)), 1)
+    return quality(cube, np.where(valid, means, cube.astype(np.float64)), nodata)["psnr"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results", type=Path)
     args = parser.parse_args()
-    points = read_csv(args.results)
+    try:
+        points = read_csv(args.results)
+    except (OSError, KeyError, ValueError) as exc:
+        sys.exit(f"band_mean_floor: {args.results}: not a readable bench results.csv ({exc})")
     files = {path.stem: (path, var) for split in ("train", "eval", "io")
              for _, path, var in manifest_scenes(DATA, split)}
     unknown = sorted({p.scene for p in points} - set(files))

@@ -29,7 +29,11 @@ def main() -> None:
     parser.add_argument("results", type=Path)
     parser.add_argument("--pixels", type=int, default=256 * 256)
     args = parser.parse_args()
-    points, pixels = read_csv(args.results), scene_pixels()
+    try:
+        points = read_csv(args.results)
+    except (OSError, KeyError, ValueError) as exc:
+        sys.exit(f"bench_by_size: {args.results}: not a readable bench results.csv ({exc})")
+    pixels = scene_pixels()
     unknown = sorted({p.scene for p in points} - set(pixels))
     if unknown:
         sys.exit(f"bench_by_size: {', '.join(unknown)}: not a scene of {DATA / 'manifest.json'}")

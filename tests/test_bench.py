@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import matplotlib.image
+import pytest
 
 from cli_helpers import REPO, assert_one_line_error, invoke
 from conftest import scene_path, scenes
@@ -74,14 +75,18 @@ def test_every_curve_of_a_plot_has_a_colour_of_its_own_and_the_models_at_their_o
     assert plot_styles(methods[::-1]) == styles  # the same style in every panel and report
 
 
-def test_bench_by_size_names_a_scene_it_cannot_size_in_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("script", ["bench_by_size", "band_mean_floor"])
+def test_a_report_script_names_a_scene_or_file_it_cannot_read_in_one_line(tmp_path: Path, script: str) -> None:
     results = tmp_path / "results.csv"
     results.write_text("scene,method,model,target_bpp,bpp,psnr,ssim,sam\nnowhere,JPEG 2000,,0.4,0.4,30,0.9,5\n")
-    done = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_by_size.py"), str(results)],
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert done.returncode == 1 and done.stdout == ""
-    [line] = done.stderr.splitlines()
-    assert line.startswith("bench_by_size: nowhere: not a scene of ") and line.endswith("manifest.json")
+    for path, message, ending in ((results, ": nowhere: not a scene of ", "manifest.json"),
+                                  (tmp_path / "missing.csv", ": not a readable bench results.csv", ")"),
+                                  (REPO / "README.md", ": not a readable bench results.csv", ")")):
+        done = subprocess.run([sys.executable, str(REPO / "scripts" / f"{script}.py"), str(path)],
+                              capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert done.returncode == 1 and done.stdout == "", done.stdout
+        [line] = done.stderr.splitlines()
+        assert line.startswith(f"{script}: ") and message in line and line.endswith(ending), line
 
 
 def test_bench_refuses_a_rate_that_is_not_positive_as_a_usage_error(tmp_path: Path) -> None:
