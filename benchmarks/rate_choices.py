@@ -2,10 +2,14 @@
 
     python benchmarks/rate_choices.py --without groups [--model hificse-klt16-1.0] [--rates 0.2 0.4 0.8]
     python benchmarks/rate_choices.py --without gain [--min-side 256]
+    python benchmarks/rate_choices.py --without refine --rates 0.2 0.4 1 [--refine 50]
 
 ``--without groups`` codes every scene with the plane groups chosen
 (`hsicodec.plane_groups`) and with one group; ``--without gain`` with the plane
-gain chosen (`hsicodec.plane_gain`) and with gain 1, both with one group.
+gain chosen (`hsicodec.plane_gain`) and with gain 1, both with one group;
+``--without refine`` with latent refinement (`hsicodec.latent_refinement`; ``--refine N``
+iterations, default compress's) and without it; for the other two, ``--refine N``
+is the refinement of both arms.
 Prints, per scene and rate, the number of groups and group 0's gain, the bpp,
 PSNR and compress time of both (the same model, the same rate control), and
 the mean PSNR change per rate.
@@ -29,10 +33,12 @@ from hsicodec.codec import compress_scene, rate_figures  # noqa: E402
 from hsicodec.container import HsicReader  # noqa: E402
 from hsicodec.io import open_scene  # noqa: E402
 from hsicodec.latent_coding import LatentCoder  # noqa: E402
+from hsicodec.latent_refinement import REFINE_ITERATIONS  # noqa: E402
 from hsicodec.verify import verify_file  # noqa: E402
 
 ARMS = {"groups": ({}, {"choose_groups": False}),
-        "gain": ({"choose_groups": False}, {"choose_groups": False, "choose_plane_gain": False})}
+        "gain": ({"choose_groups": False}, {"choose_groups": False, "choose_plane_gain": False}),
+        "refine": ({}, {"refine_iterations": 0})}
 """compress_scene's arguments with the choice and without it."""
 
 
@@ -55,6 +61,7 @@ def main() -> None:
     parser.add_argument("--model", default="hificse-klt16-1.0")
     parser.add_argument("--rates", type=float, nargs="+", default=[0.2, 0.4, 0.8])
     parser.add_argument("--min-side", type=int, default=256, help="eval scenes at least this large (pixels a side)")
+    parser.add_argument("--refine", type=int, default=REFINE_ITERATIONS, help="latent refinement iterations")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -70,7 +77,7 @@ def main() -> None:
                 if min(reader.shape[:2]) < args.min_side or not entry.fits(reader.shape[2]):
                     continue
             for rate in args.rates:
-                with_it, without_it = ARMS[args.without]
+                with_it, without_it = ({"refine_iterations": args.refine, **arm} for arm in ARMS[args.without])
                 layout, bpp, psnr, seconds = coded(path, var, Path(tmp) / "a.hsic", entry, coder, rate, with_it)
                 layout_1, bpp_1, psnr_1, seconds_1 = coded(path, var, Path(tmp) / "b.hsic", entry, coder, rate,
                                                            without_it)

@@ -23,6 +23,7 @@ import numpy as np
 from hsicodec.baselines import jpeg2000_bandwise, pca_jpeg2000
 from hsicodec.checkpoints import ModelEntry
 from hsicodec.codec import compress_scene, rate_figures
+from hsicodec.latent_refinement import REFINE_ITERATIONS
 from hsicodec.io import SceneReader
 from hsicodec.io.atomic import staged
 from hsicodec.latent_coding import LatentCoder
@@ -71,13 +72,14 @@ class Point:
 
 
 def model_point(reader: SceneReader, name: str, entry: ModelEntry, coder: LatentCoder,
-                rate: float | None = None, method: str | None = None) -> Point:
+                rate: float | None = None, method: str | None = None,
+                refine_iterations: int = REFINE_ITERATIONS) -> Point:
     """Compress the scene with a model (to `rate` bpp when given, else at the model's own rate) to a
     temporary .hsic, decode it and measure; a rate-controlled point is its family's unless `method`
     names its curve."""
     with tempfile.TemporaryDirectory() as tmp:
         packed = Path(tmp) / "scene.hsic"
-        compress_scene(reader, packed, entry, coder, target_bpp=rate)
+        compress_scene(reader, packed, entry, coder, target_bpp=rate, refine_iterations=refine_iterations)
         figures = rate_figures(packed.stat().st_size, reader.shape, reader.storage_bytes)
         measured = verify_file(packed, reader, coder)
     target = entry.target_bpp if rate is None else rate

@@ -27,6 +27,7 @@ from hsicodec.frontend import FrontEnd, fit_front_end
 from hsicodec.io import SceneReader
 from hsicodec.klt import SpectralStats
 from hsicodec.latent_coding import Analysis, LatentCoder
+from hsicodec.latent_refinement import REFINE_ITERATIONS, refine
 from hsicodec.nn.hific import HiFiC
 from hsicodec.plane_gain import choose_gain
 from hsicodec.plane_groups import choose_layout, joined, network_input, step_ratios, with_step
@@ -95,7 +96,8 @@ Sample = dict[int, tuple[np.ndarray | None, list[Analysis], np.ndarray | None]]
 def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: LatentCoder,
                    tile_size: int = DEFAULT_TILE, progress: Progress | None = None,
                    target_bpp: float | None = None, choose_rows: bool = True,
-                   choose_plane_gain: bool = True, choose_groups: bool = True) -> RateChoice | None:
+                   choose_plane_gain: bool = True, choose_groups: bool = True,
+                   refine_iterations: int = REFINE_ITERATIONS) -> RateChoice | None:
     """Write `reader`'s scene to `output` (.hsic), atomically. Progress counts `progress_total` steps.
 
     With `target_bpp` (file bits / (H*W)), the plane gain is chosen first
@@ -106,6 +108,8 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
     For the ``klt`` front-end, the basis rows are then chosen by what the model
     rebuilds at that step (`components`), and the step is chosen again;
     `choose_rows=False` stores every row at the container's default budget.
+    Each tile's latents are refined for `refine_iterations` before they are
+    coded (`latent_refinement`; 0 codes E's own), at the rate and step chosen.
     """
     height, width, bands = reader.shape
     if height * width * bands == 0:
@@ -188,7 +192,12 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
                                  plane_groups=groups[1:])
     with HsicWriter(output, header, front.norm, front.basis, metadata) as writer:
         for index, (row0, col0, tile_height, tile_width) in enumerate(grid):
-            _, latents, mask = sample.pop(index, None) or analysed(index)
+            planes, latents, mask = sample.pop(index, None) or analysed(index)
+            if refine_iterations:
+                planes = read_planes(index)[0] if planes is None else planes
+                latents = [refine(coder, a, network_input(planes, g), plane_weights(front, g, len(planes)),
+                                  g.latent_step, refine_iterations, (tile_height, tile_width)).latents
+                           for a, g in zip(latents, groups)]
             first, *further = (coder.code(a, g.latent_step) for a, g in zip(latents, groups))
             writer.add_tile(TilePayload(index=index, row0=row0, col0=col0, height=tile_height,
                                         width=tile_width, y_shape=first.y_shape, z_shape=first.z_shape,
@@ -200,6 +209,15 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
     if choice is None:
         return None
     return dataclasses.replace(choice, plane_gain=groups[0].plane_gain, plane_groups=len(groups))
+
+
+def plane_weights(front: FrontEnd, group: PlaneGroup, channels: int) -> np.ndarray:
+    """How much the error of each of E's `channels` input planes for `group` counts in the scene: 1 for
+    the group's planes whose basis row the file stores, 0 for the others (G's output there is never used)."""
+    stored = np.ones(channels, bool) if front.basis is None else np.any(front.basis.basis != 0, axis=1)
+    weights = np.zeros(channels, np.float32)
+    weights[: group.planes] = stored[group.first : group.first + group.planes]
+    return weights
 
 
 def holding_kept(groups: tuple[PlaneGroup, ...], kept: np.ndarray) -> tuple[PlaneGroup, ...]:

@@ -31,7 +31,8 @@ gain in quality; at 16 the quality is far below any use."""
 
 @dataclass
 class RateChoice:
-    """The chosen step and the file size it is predicted to give."""
+    """The chosen step and the file size it is predicted to give with E's latents (latent refinement
+    then codes no more estimated bits, so a refined file lands at or a little below it)."""
 
     step: float
     predicted_bytes: int

@@ -9,7 +9,8 @@ in MB/s of raw input (decode: streams to samples, without writing a file).
 Prints a table and stores per-scene figures and their means under each model's `metrics`,
 `rate_bpp`: the median bpp on the eval scenes of at least 256x256 pixels, and
 `curve`: mean bpp and PSNR on those scenes under rate control (`-r`) at a
-range of rates, from which `compress -r` picks the best model for a rate.
+range of rates, from which `compress -r` picks the best model for a rate, and
+`refine_iterations`: the latent refinement every file was coded with (the default).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from hsicodec.codec import compress_scene, decode_tiles, rate_figures
 from hsicodec.container import HsicReader
 from hsicodec.io import open_scene
 from hsicodec.latent_coding import LatentCoder
+from hsicodec.latent_refinement import REFINE_ITERATIONS
 from hsicodec.verify import verify_file
 from shared_data import DATA, manifest_scenes
 
@@ -59,7 +61,8 @@ def measure(entry: ModelEntry, scenes: list[tuple[str, Path, str | None]]) -> di
     keys = ("bpp", "bpppb", "psnr", "ssim", "sam")
     large_names = [name for name, r in rows.items() if r["shape"][0] * r["shape"][1] >= LARGE_PIXELS]
     large = [rows[name] for name in large_names]
-    metrics = {"eval": rows, "eval_mean": {k: float(np.mean([r[k] for r in rows.values()])) for k in keys}}
+    metrics = {"eval": rows, "eval_mean": {k: float(np.mean([r[k] for r in rows.values()])) for k in keys},
+               "refine_iterations": REFINE_ITERATIONS}
     if large:  # where side information no longer dominates: what `-r` is matched against
         metrics["large_mean"] = {k: float(np.mean([r[k] for r in large])) for k in keys}
         metrics["rate_bpp"] = float(np.median([r["bpp"] for r in large]))

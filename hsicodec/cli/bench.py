@@ -15,17 +15,20 @@ from hsicodec.cli.options import overwrite_option, quiet_option
 from hsicodec.errors import InputError
 from hsicodec.io import SceneReader, find_scenes, open_scene
 from hsicodec.io.atomic import staged
+from hsicodec.latent_refinement import REFINE_ITERATIONS
 
 PAPER_RATES = (0.2, 0.4, 0.6, 0.8, 1.0)
 
 
-def stepped_points(reader: SceneReader, name: str, entry: ModelEntry, rates: tuple[float, ...]) -> list[Point]:
+def stepped_points(reader: SceneReader, name: str, entry: ModelEntry, rates: tuple[float, ...],
+                   refine_iterations: int) -> list[Point]:
     """The scene as `compress -m NAME -r RATE` codes it at every rate (rows `NAME -r`)."""
     coder = coder_for(entry, "cpu")
-    return [model_point(reader, name, entry, coder, rate, f"{entry.name} -r") for rate in rates]
+    return [model_point(reader, name, entry, coder, rate, f"{entry.name} -r", refine_iterations) for rate in rates]
 
 
-def rate_controlled_points(reader: SceneReader, name: str, rates: tuple[float, ...]) -> list[Point]:
+def rate_controlled_points(reader: SceneReader, name: str, rates: tuple[float, ...],
+                           refine_iterations: int) -> list[Point]:
     """The scene as `compress -r` codes it at each rate: one point per klt architecture (its best model
     there), and the `hsicodec -r` point, the family point of the model `compress -r` picks."""
     families = sorted({e.arch for e in installed_models() if e.front_end == "klt"})
@@ -34,7 +37,8 @@ def rate_controlled_points(reader: SceneReader, name: str, rates: tuple[float, .
         family = {}
         for arch in families:
             entry = find_model(rate=rate, arch=arch)
-            family[entry.name] = model_point(reader, name, entry, coder_for(entry, "cpu"), rate)
+            family[entry.name] = model_point(reader, name, entry, coder_for(entry, "cpu"), rate,
+                                             refine_iterations=refine_iterations)
         points += [*family.values(), dataclasses.replace(family[find_model(rate=rate).name], method=RATE_CONTROLLED)]
     return points
 
@@ -49,10 +53,12 @@ def rate_controlled_points(reader: SceneReader, name: str, rates: tuple[float, .
               help="Rates (bpp) of the `compress -r` rows and of the baseline curves; each model's own rate "
                    "is added to the baselines'.")
 @click.option("--var", help="Variable holding the cube in .mat files.")
+@click.option("--refine", "refine_iterations", type=click.IntRange(0, 1000), default=REFINE_ITERATIONS,
+              show_default=True, help="Latent refinement of every file of ours, as `compress --refine`.")
 @overwrite_option
 @quiet_option
 def bench(inputs: tuple[Path, ...], output: Path, model_names: tuple[str, ...], rates: tuple[float, ...],
-          var: str | None, overwrite: bool, quiet: bool) -> None:
+          var: str | None, refine_iterations: int, overwrite: bool, quiet: bool) -> None:
     """Compress SCENES with every model and with band-wise JPEG 2000 and PCA + JPEG 2000.
 
     Each model codes each scene at its own rate. Without -m, each scene is also
@@ -89,11 +95,12 @@ def bench(inputs: tuple[Path, ...], output: Path, model_names: tuple[str, ...], 
         with reader:
             fitting = [e for e in entries if e.fits(reader.shape[2])]
             for entry in fitting:
-                points.append(model_point(reader, path.stem, entry, coder_for(entry, "cpu")))
+                points.append(model_point(reader, path.stem, entry, coder_for(entry, "cpu"),
+                                          refine_iterations=refine_iterations))
                 if model_names:
-                    points += stepped_points(reader, path.stem, entry, rates)
+                    points += stepped_points(reader, path.stem, entry, rates, refine_iterations)
             if not model_names:
-                points += rate_controlled_points(reader, path.stem, rates)
+                points += rate_controlled_points(reader, path.stem, rates, refine_iterations)
             cube = reader.read(0, 0, *reader.shape[:2])
             reached = [p.bpp for p in points if p.scene == path.stem]
             targets = sorted({*rates, *(round(b, 4) for b in reached)})

@@ -19,6 +19,7 @@ from hsicodec.cli.options import (
 from hsicodec.codec import DEFAULT_TILE, compress_scene, progress_total, rate_figures
 from hsicodec.container import HsicReader, tile_rects
 from hsicodec.errors import ContainerError, InputError
+from hsicodec.latent_refinement import REFINE_ITERATIONS
 from hsicodec.io import clear_stale, find_scenes, open_scene
 from hsicodec.verify import verify_file
 
@@ -53,11 +54,17 @@ def hsic_request(path: Path) -> tuple[str, float | None] | None:
 @click.option("--tile-size", type=click.IntRange(16, 4096), default=DEFAULT_TILE, show_default=True,
               help="Tiles are coded independently; memory grows with the tile size, not the scene.")
 @click.option("--verify", is_flag=True, help="Decode each file again and report its PSNR against the scene.")
+@click.option("--refine", "refine_iterations", type=click.IntRange(0, 1000), default=REFINE_ITERATIONS,
+              show_default=True,
+              help="Gradient steps that tune each tile's latents through the decoder before they are coded, at the "
+                   "same rate: better quality for more encoding time (0: code the encoder's own, fastest). The "
+                   "decoder is the same either way.")
 @with_options(device_option, overwrite_option, jobs_option, scheduler_option, summary_option, json_option,
               quiet_option)
 def compress(inputs: tuple[Path, ...], output: Path | None, rate: float | None, model_name: str | None,
-             var: str | None, tile_size: int, verify: bool, device: str, overwrite: bool, workers: int,
-             scheduler: str | None, summary: Path | None, as_json: bool, quiet: bool) -> None:
+             var: str | None, tile_size: int, verify: bool, refine_iterations: int, device: str,
+             overwrite: bool, workers: int, scheduler: str | None, summary: Path | None, as_json: bool,
+             quiet: bool) -> None:
     """Compress hyperspectral scenes (ENVI, GeoTIFF, MATLAB .mat) to .hsic files.
 
     An INPUT folder is searched recursively and its tree is mirrored under -o.
@@ -73,12 +80,13 @@ def compress(inputs: tuple[Path, ...], output: Path | None, rate: float | None, 
       $ hsicodec compress scene.tif -m hificse-klt16-0.4 -o small.hsic --verify
       $ hsicodec compress archive/ -o compressed/ -r 0.4 --json
       $ hsicodec compress archive/ -o compressed/ -j 8 --summary compressed/summary.csv
+      $ hsicodec compress big_scene.hdr -r 1 --refine 0   # fastest encode
     """
     entry = find_model(model_name, rate)
     resolve_device(device)  # fail early when cuda is asked for without a GPU
     coder_for(entry, device)  # a missing or tampered checkpoint is one error, not one per file
     jobs = expand_inputs(inputs, output, find_scenes, hsic_name)
-    settings = CompressSettings(entry, rate, device, var, tile_size, verify, overwrite,
+    settings = CompressSettings(entry, rate, device, var, tile_size, verify, overwrite, refine_iterations,
                                 quiet=quiet or len(jobs) > 1 or workers > 1 or scheduler is not None)
     run_jobs(jobs, partial(compress_job, settings=settings), "compress", quiet, as_json, workers, scheduler, summary)
 
@@ -94,6 +102,7 @@ class CompressSettings:
     tile_size: int
     verify: bool
     overwrite: bool
+    refine_iterations: int
     quiet: bool
 
 
@@ -117,7 +126,8 @@ def compress_job(job: Job, settings: CompressSettings) -> tuple[dict, str]:
         steps = progress_total(tiles, settings.rate is not None, entry.front_end == "klt")
         with tqdm(total=steps, desc=job.source.name, unit="tile", disable=True if settings.quiet else None,
                   leave=False) as bar:
-            choice = compress_scene(reader, job.target, entry, coder, settings.tile_size, bar.update, settings.rate)
+            choice = compress_scene(reader, job.target, entry, coder, settings.tile_size, bar.update, settings.rate,
+                                    refine_iterations=settings.refine_iterations)
         record = {"input": str(job.source), "output": str(job.target), "status": "ok", "model": entry.name,
                   **rate_figures(job.target.stat().st_size, reader.shape, reader.storage_bytes)}
         if choice is not None:
