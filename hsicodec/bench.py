@@ -23,10 +23,10 @@ import numpy as np
 from hsicodec.baselines import jpeg2000_bandwise, pca_jpeg2000
 from hsicodec.checkpoints import ModelEntry
 from hsicodec.codec import compress_scene, rate_figures
-from hsicodec.latent_refinement import REFINE_ITERATIONS
 from hsicodec.io import SceneReader
 from hsicodec.io.atomic import staged
 from hsicodec.latent_coding import LatentCoder
+from hsicodec.latent_refinement import REFINE_ITERATIONS
 from hsicodec.metrics import quality
 from hsicodec.verify import verify_file
 

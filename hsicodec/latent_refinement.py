@@ -86,4 +86,3 @@ def refine(coder: LatentCoder, latents: Analysis, planes: np.ndarray, weights: n
                 best, best_error, best_bits = y.detach().double().cpu().numpy(), error.item(), bits.item()
             multiplier = max(0.0, multiplier + MULTIPLIER_RATE * (bits.item() / bits0 - 1))
     return Refined(dataclasses.replace(latents, y=best), error0, best_error, bits0, best_bits)
-

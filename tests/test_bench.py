@@ -10,7 +10,7 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
-from cli_helpers import REPO, assert_one_line_error, invoke
+from cli_helpers import REPO, assert_one_line_error, invoke, json_lines
 from conftest import scene_path, scenes
 from hsicodec.bench import (BRACKET_FACTORS, OWN_RATE, Point, at_rate, bracketing_rates, family_method,
                             plot_styles, read_csv)
@@ -94,6 +94,21 @@ def test_bench_refuses_a_rate_that_is_not_positive_as_a_usage_error(tmp_path: Pa
         done = invoke("bench", ABU, "-o", tmp_path / "report", "--rates", rate)
         assert done.exit_code == 2 and "--rates" in done.stderr and "Traceback" not in done.output
         assert not (tmp_path / "report").exists()
+
+
+def test_bench_refine_codes_as_compress_refine_does(tmp_path: Path) -> None:
+    model = find_model(rate=0.4).name
+    result = invoke("bench", ABU, "-o", tmp_path / "report", "-m", model, "--rates", "1", "--refine", "0", "-q")
+    assert result.exit_code == 0, result.stderr
+    [row] = [r for r in read_csv(tmp_path / "report" / "results.csv") if r.method == f"{model} -r"]
+    done = invoke("compress", ABU, "-m", model, "-r", 1, "--refine", 0, "-o", tmp_path / "a.hsic", "--verify",
+                  "--json", "-q")
+    [record] = json_lines(done.stdout)
+    assert row.bpp == pytest.approx(record["bpp"], rel=1e-9) and row.psnr == pytest.approx(record["psnr"], abs=1e-3)
+    for bad in ("-1", "abc"):
+        done = invoke("bench", ABU, "-o", tmp_path / "other", "--refine", bad)
+        assert done.exit_code == 2 and "--refine" in done.stderr and "Traceback" not in done.output
+        assert not (tmp_path / "other").exists()
 
 
 def test_matched_rate_interpolates_in_log_bpp_and_never_extrapolates() -> None:

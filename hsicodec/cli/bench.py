@@ -11,11 +11,10 @@ from hsicodec.bench import (RATE_CONTROLLED, Point, baseline_points, gaps, markd
                             summary_table, write_csv)
 from hsicodec.checkpoints import ModelEntry, find_model, installed_models
 from hsicodec.cli.coders import coder_for
-from hsicodec.cli.options import overwrite_option, quiet_option
+from hsicodec.cli.options import overwrite_option, quiet_option, refine_option
 from hsicodec.errors import InputError
 from hsicodec.io import SceneReader, find_scenes, open_scene
 from hsicodec.io.atomic import staged
-from hsicodec.latent_refinement import REFINE_ITERATIONS
 
 PAPER_RATES = (0.2, 0.4, 0.6, 0.8, 1.0)
 
@@ -53,8 +52,7 @@ def rate_controlled_points(reader: SceneReader, name: str, rates: tuple[float, .
               help="Rates (bpp) of the `compress -r` rows and of the baseline curves; each model's own rate "
                    "is added to the baselines'.")
 @click.option("--var", help="Variable holding the cube in .mat files.")
-@click.option("--refine", "refine_iterations", type=click.IntRange(0, 1000), default=REFINE_ITERATIONS,
-              show_default=True, help="Latent refinement of every file of ours, as `compress --refine`.")
+@refine_option
 @overwrite_option
 @quiet_option
 def bench(inputs: tuple[Path, ...], output: Path, model_names: tuple[str, ...], rates: tuple[float, ...],

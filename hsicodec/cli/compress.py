@@ -14,12 +14,11 @@ from hsicodec.cli.batch import Job, expand_inputs, run_jobs
 from hsicodec.cli.coders import coder_for
 from hsicodec.cli.options import (
     describe_rate, device_option, jobs_option, json_option, output_option, overwrite_option, quiet_option,
-    resolve_device, scheduler_option, summary_option, with_options,
+    refine_option, resolve_device, scheduler_option, summary_option, with_options,
 )
 from hsicodec.codec import DEFAULT_TILE, compress_scene, progress_total, rate_figures
 from hsicodec.container import HsicReader, tile_rects
 from hsicodec.errors import ContainerError, InputError
-from hsicodec.latent_refinement import REFINE_ITERATIONS
 from hsicodec.io import clear_stale, find_scenes, open_scene
 from hsicodec.verify import verify_file
 
@@ -54,11 +53,7 @@ def hsic_request(path: Path) -> tuple[str, float | None] | None:
 @click.option("--tile-size", type=click.IntRange(16, 4096), default=DEFAULT_TILE, show_default=True,
               help="Tiles are coded independently; memory grows with the tile size, not the scene.")
 @click.option("--verify", is_flag=True, help="Decode each file again and report its PSNR against the scene.")
-@click.option("--refine", "refine_iterations", type=click.IntRange(0, 1000), default=REFINE_ITERATIONS,
-              show_default=True,
-              help="Gradient steps that tune each tile's latents through the decoder before they are coded, at the "
-                   "same rate: better quality for more encoding time (0: code the encoder's own, fastest). The "
-                   "decoder is the same either way.")
+@refine_option
 @with_options(device_option, overwrite_option, jobs_option, scheduler_option, summary_option, json_option,
               quiet_option)
 def compress(inputs: tuple[Path, ...], output: Path | None, rate: float | None, model_name: str | None,

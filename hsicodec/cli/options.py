@@ -9,6 +9,7 @@ import click
 import torch
 
 from hsicodec.errors import InputError
+from hsicodec.latent_refinement import REFINE_ITERATIONS
 
 overwrite_option = click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
 json_option = click.option("--json", "as_json", is_flag=True,
@@ -27,6 +28,11 @@ summary_option = click.option("--summary", type=click.Path(dir_okay=False, path_
                                    "psnr (with --verify), seconds, error.")
 output_option = click.option("-o", "--output", type=click.Path(path_type=Path),
                              help="Output file, or folder (created if needed) for several inputs.")
+refine_option = click.option("--refine", "refine_iterations", type=click.IntRange(0, 1000), default=REFINE_ITERATIONS,
+                             show_default=True,
+                             help="Gradient steps that tune each tile's latents through the decoder before they are "
+                                  "coded, at the same rate: better quality for more encoding time (0: code the "
+                                  "encoder's own, fastest). The decoder is the same either way.")
 
 
 def with_options(*options: Callable) -> Callable:
