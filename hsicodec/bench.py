@@ -5,7 +5,8 @@ Every scene is compressed with every applicable model at its own rate, and as
 reach it) at a grid of rates, also with the best model of each architecture
 (one rate-distortion curve per family: HiFiC-opt, HiFiCSE, HiFiC3D) (bpp counts every byte of the .hsic file); it is
 also coded with band-wise JPEG 2000 and PCA + JPEG 2000 at those rates. Gaps are taken at matched bpp: a baseline's PSNR (or spectral
-angle) is interpolated, linearly in log(bpp), at the rate the model reached.
+angle) is interpolated, linearly in log(bpp), at the rate the model reached,
+between baseline points above the scene's floor: each band sent as its mean.
 Scenes are read whole (the baselines need the cube in memory).
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 
 from hsicodec.baselines import jpeg2000_bandwise, pca_jpeg2000
 from hsicodec.checkpoints import ModelEntry
-from hsicodec.codec import compress_scene, rate_figures
+from hsicodec.codec import compress_scene, nodata_mask, rate_figures
 from hsicodec.io import SceneReader
 from hsicodec.io.atomic import staged
 from hsicodec.latent_coding import LatentCoder
@@ -32,6 +33,10 @@ from hsicodec.verify import verify_file
 
 BASELINES: dict[str, Callable] = {"JPEG 2000": jpeg2000_bandwise, "PCA + JPEG 2000": pca_jpeg2000}
 RATE_CONTROLLED = "hsicodec -r"
+BAND_MEANS = "band means"
+"""A scene's quality floor: every band sent as its mean over the valid samples (32 bits a band). A baseline
+point below it is that codec failing at its rate (band-wise JPEG 2000 decodes a band it had no room for to
+mid-grey), not a quality to beat, so gaps are not taken against it."""
 BRACKET_FACTORS = (0.97, 0.9)
 """A baseline lands a little off the rate asked. Where its curve then has no point below (above) a rate of
 ours, it is coded again at that rate times (over) these factors in turn, until it has."""
@@ -49,12 +54,18 @@ def is_curve(method: str) -> bool:
     return method in BASELINES or method.endswith(" -r")
 
 
+def is_ours(method: str) -> bool:
+    """Whether a report's method is one of our models (at its own rate or a `-r` curve)."""
+    return method not in BASELINES and method != BAND_MEANS
+
+
 CURVE_COLOURS = {RATE_CONTROLLED: "black", family_method("hificse"): "tab:green",
                  family_method("hific"): "tab:blue", family_method("hific3d"): "tab:orange",
-                 "JPEG 2000": "tab:red", "PCA + JPEG 2000": "tab:purple"}
+                 "JPEG 2000": "tab:red", "PCA + JPEG 2000": "tab:purple", BAND_MEANS: "0.35"}
 """The plots' colour of each curve a report usually has; any other (`-m NAME -r`) takes one of SPARE_COLOURS."""
 SPARE_COLOURS = ("tab:cyan", "tab:brown", "tab:pink", "tab:olive", "tab:gray")
 OWN_RATE = "a model at its own rate"
+FLOOR = "band means (floor)"
 
 
 @dataclass(frozen=True)
@@ -105,6 +116,24 @@ def baseline_points(name: str, cube: np.ndarray, rates: list[float], nodata: flo
     return points
 
 
+def band_means_point(name: str, cube: np.ndarray, nodata: float | None) -> Point:
+    """The scene's floor (`BAND_MEANS`): each band's mean over its valid samples, nodata samples kept as
+    they are."""
+    mask = nodata_mask(cube, nodata)
+    valid = np.ones(cube.shape, bool) if mask is None else ~mask
+    rebuilt = np.where(valid, _band_means(cube, valid), cube.astype(np.float64))
+    measured = quality(cube, rebuilt, nodata)
+    bpp = 32 * cube.shape[2] / (cube.shape[0] * cube.shape[1])
+    return Point(name, BAND_MEANS, "", bpp, bpp, measured["psnr"], measured["ssim"], measured["sam"])
+
+
+def _band_means(cube: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Each band's mean over its `valid` samples (0 for a band with none)."""
+    counts = valid.sum(axis=(0, 1))
+    sums = np.where(valid, cube, 0).astype(np.float64).sum(axis=(0, 1))
+    return np.divide(sums, counts, out=np.zeros(cube.shape[2]), where=counts > 0)
+
+
 def _baseline_point(name: str, method: str, code: Callable, cube: np.ndarray, filled: np.ndarray, rate: float,
                     nodata: float | None, workdir: Path) -> Point:
     result = code(filled, rate, workdir)
@@ -125,16 +154,10 @@ def bracketing_rates(curve_rates: list[float], our_rates: list[float], factor: f
 
 def _filled(cube: np.ndarray, nodata: float | None) -> np.ndarray:
     """The cube with nodata samples replaced by their band's mean (as the codec's front-end does)."""
-    if nodata is None:
+    mask = nodata_mask(cube, nodata)
+    if mask is None:
         return cube
-    mask = np.isnan(cube) if np.isnan(nodata) else cube == nodata
-    if not mask.any():
-        return cube
-    valid = ~mask.reshape(-1, cube.shape[2])
-    values = cube.reshape(-1, cube.shape[2]).astype(np.float64)
-    counts = valid.sum(axis=0)
-    means = np.divide((values * valid).sum(axis=0), counts, out=np.zeros(cube.shape[2]), where=counts > 0)
-    filled = np.where(mask, means, cube.astype(np.float64))
+    filled = np.where(mask, _band_means(cube, ~mask), cube.astype(np.float64))
     if cube.dtype.kind in "iu":
         filled = np.rint(filled)
     return filled.astype(cube.dtype)
@@ -167,12 +190,14 @@ def read_csv(path: Path) -> list[Point]:
 def ours(points: list[Point]) -> list[tuple[str, float]]:
     """(method, target bpp) of every row of ours: the `hsicodec -r` rows by rate, each family's -r rows,
     then each model at its own rate."""
-    keys = {(p.method, p.target_bpp) for p in points if p.method not in BASELINES}
+    keys = {(p.method, p.target_bpp) for p in points if is_ours(p.method)}
     return sorted(keys, key=lambda k: (k[0] != RATE_CONTROLLED, not is_curve(k[0]), k[0], k[1]))
 
 
 def gaps(points: list[Point]) -> list[dict]:
-    """Per row of ours: mean bpp, PSNR, SAM over scenes, and the mean gaps to each baseline at matched bpp."""
+    """Per row of ours: mean bpp, PSNR, SAM over scenes, and the mean gaps to each baseline at matched bpp,
+    against its points above the scene's band-means floor where the points include it."""
+    floors = {p.scene: p.psnr for p in points if p.method == BAND_MEANS}
     rows = []
     for method, target in ours(points):
         coded = [p for p in points if (p.method, p.target_bpp) == (method, target)]
@@ -180,7 +205,8 @@ def gaps(points: list[Point]) -> list[dict]:
                "scenes": len(coded), "bpp": np.mean([p.bpp for p in coded]),
                "psnr": np.mean([p.psnr for p in coded]), "sam": np.mean([p.sam for p in coded])}
         for baseline in BASELINES:
-            curves = [_curve(points, p.scene, baseline) for p in coded]
+            curves = [[b for b in _curve(points, p.scene, baseline) if b.psnr >= floors.get(p.scene, -math.inf)]
+                      for p in coded]
             psnr_gap = [p.psnr - at_rate(curve, p.bpp, "psnr") for p, curve in zip(coded, curves)]
             sam_gap = [p.sam - at_rate(curve, p.bpp, "sam") for p, curve in zip(coded, curves)]
             matched = [g for g in psnr_gap if not math.isnan(g)]
@@ -230,11 +256,14 @@ def _signed(value: float, matched: int, scenes: int) -> str:
 def plot_styles(methods: Iterable[str]) -> dict[str, dict]:
     """Matplotlib line arguments per method, the same in every panel: each curve (a `-r` method or a
     baseline, dashed) in a colour of its own, `hsicodec -r` wide beneath the family it picks; the models
-    at their own rates as grey crosses under one label."""
+    at their own rates as grey crosses under one label; the band-means floor a dotted line across."""
     spare = itertools.cycle(SPARE_COLOURS)
     styles = {}
     for method in sorted(set(methods)):
-        if is_curve(method):
+        if method == BAND_MEANS:
+            styles[method] = {"color": CURVE_COLOURS[BAND_MEANS], "linestyle": ":", "linewidth": 1.0,
+                              "label": FLOOR, "zorder": 0}
+        elif is_curve(method):
             styles[method] = {"color": CURVE_COLOURS.get(method) or next(spare), "marker": "o", "markersize": 3,
                               "linestyle": "--" if method in BASELINES else "-", "label": method,
                               "linewidth": 3.0 if method == RATE_CONTROLLED else 1.3,
@@ -263,7 +292,10 @@ def plot(points: list[Point], metric: str, path: Path) -> None:
         axes = figure.add_subplot(rows, columns, i + 1)
         for method in sorted({p.method for p in points if p.scene == scene}):
             curve = sorted(_curve(points, scene, method), key=lambda p: p.bpp)
-            [line] = axes.plot([p.bpp for p in curve], [getattr(p, metric) for p in curve], **styles[method])
+            if method == BAND_MEANS:
+                line = axes.axhline(getattr(curve[0], metric), **styles[method])
+            else:
+                [line] = axes.plot([p.bpp for p in curve], [getattr(p, metric) for p in curve], **styles[method])
             legend.setdefault(styles[method]["label"], line)
         axes.set_xscale("log")
         axes.xaxis.set_major_formatter(ScalarFormatter())
@@ -272,7 +304,8 @@ def plot(points: list[Point], metric: str, path: Path) -> None:
         axes.set_xlabel("bpp (every byte of the file)")
         axes.set_ylabel(label)
         axes.grid(True, alpha=0.3)
-    order = sorted(legend, key=lambda name: (name == OWN_RATE, name in BASELINES, name != RATE_CONTROLLED, name))
+    order = sorted(legend, key=lambda name: (name == FLOOR, name == OWN_RATE, name in BASELINES,
+                                             name != RATE_CONTROLLED, name))
     figure.legend([legend[name] for name in order], order, loc="outside lower center", ncols=min(4, len(order)),
                   fontsize=8)
     with staged() as staging, staging.temp(path).open("wb") as fh:

@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 
 import matplotlib.image
+import numpy as np
 import pytest
 
 from cli_helpers import REPO, assert_one_line_error, invoke, json_lines
 from conftest import scene_path, scenes
-from hsicodec.bench import (BRACKET_FACTORS, OWN_RATE, Point, at_rate, bracketing_rates, family_method,
-                            plot_styles, read_csv)
+from hsicodec.bench import (BAND_MEANS, BRACKET_FACTORS, FLOOR, OWN_RATE, Point, at_rate, band_means_point,
+                            bracketing_rates, family_method, gaps, plot_styles, read_csv)
 from hsicodec.checkpoints import find_model, installed_models
 
 ABU = scene_path(next(s for s in scenes("eval") if s["id"] == "abu_beach_2"))
@@ -55,6 +56,8 @@ def test_bench_writes_csv_markdown_and_plots_at_matched_rates(tmp_path: Path) ->
     floor_rows = {cells[2]: cells for cells in (line.split(" | ") for line in floor.stdout.splitlines()[2:])}
     assert set(floor_rows) == {"JPEG 2000", "PCA + JPEG 2000", f"{model} -r"}
     assert 10 < float(floor_rows["JPEG 2000"][1]) < 40  # each band's mean: abu-beach-2 at 28.15 dB
+    [means] = [p for p in points if p.method == BAND_MEANS]  # the bench's own floor, as the script sees it
+    assert means.psnr == pytest.approx(float(floor_rows["JPEG 2000"][1]), abs=0.005)
     text = (report / "report.md").read_text()
     assert f"| {model} |" in text and "ΔPSNR vs PCA + JPEG 2000" in text
     for name in ("rd_psnr.png", "rd_sam.png"):
@@ -73,6 +76,29 @@ def test_every_curve_of_a_plot_has_a_colour_of_its_own_and_the_models_at_their_o
     assert {styles[m]["linestyle"] for m in ("JPEG 2000", "PCA + JPEG 2000")} == {"--"}
     assert {styles[m]["label"] for m in ("hificse-klt16-0.4", "hific-klt16-1.0")} == {OWN_RATE}
     assert plot_styles(methods[::-1]) == styles  # the same style in every panel and report
+    assert plot_styles([BAND_MEANS])[BAND_MEANS]["label"] == FLOOR
+
+
+def test_no_gap_is_taken_against_a_baseline_point_below_the_band_means_floor() -> None:
+    ours = Point("s", "hsicodec -r", "m", 0.4, 0.4, 30.0, 0.9, 5.0)
+    failing = Point("s", "JPEG 2000", "", 0.3, 0.3, 12.0, 0.2, 40.0)  # below sending the band means
+    working = Point("s", "JPEG 2000", "", 0.6, 0.6, 32.0, 0.95, 4.0)
+    [row] = [r for r in gaps([ours, failing, working]) if r["method"] == "hsicodec -r"]
+    assert row["matched vs JPEG 2000"] == 1  # without the floor, the failing point brackets ours
+    floor = Point("s", BAND_MEANS, "", 0.01, 0.01, 15.0, 0.5, 20.0)
+    [row] = [r for r in gaps([ours, failing, working, floor]) if r["method"] == "hsicodec -r"]
+    assert row["matched vs JPEG 2000"] == 0 and row["scenes"] == 1  # the floor is no row of ours
+
+
+def test_the_band_means_floor_is_each_bands_mean_over_its_valid_samples() -> None:
+    cube = np.zeros((4, 4, 2), np.uint16)
+    cube[..., 0], cube[..., 1] = np.arange(16).reshape(4, 4), 7
+    cube[0, 0] = 65535  # nodata, kept as it is
+    point = band_means_point("s", cube, 65535)
+    valid = np.arange(1, 16)
+    expected = 10 * np.log10(np.ptp(valid) ** 2 / np.mean((valid - valid.mean()) ** 2 / 2))
+    assert point.method == BAND_MEANS and point.bpp == 32 * 2 / 16
+    assert point.psnr == pytest.approx(expected, rel=1e-6)
 
 
 @pytest.mark.parametrize("script", ["bench_by_size", "band_mean_floor"])

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from hsicodec.bench import (RATE_CONTROLLED, Point, baseline_points, gaps, markdown, model_point, plot,
-                            summary_table, write_csv)
+from hsicodec.bench import (RATE_CONTROLLED, Point, band_means_point, baseline_points, gaps, markdown, model_point,
+                            plot, summary_table, write_csv)
 from hsicodec.checkpoints import ModelEntry, find_model, installed_models
 from hsicodec.cli.coders import coder_for
 from hsicodec.cli.options import overwrite_option, quiet_option, refine_option
@@ -68,9 +68,11 @@ def bench(inputs: tuple[Path, ...], output: Path, model_names: tuple[str, ...], 
     Rates count every byte of each file (the .hsic header, KLT basis and
     metadata; the PCA basis of PCA + JPEG 2000). The baselines run at the given
     rates and at the rate each model reached (and a little below or above it
-    where they land off it), so every comparison is at matched bpp. Writes the
-    per-scene figures (CSV), a Markdown summary with the mean PSNR and
-    spectral-angle gaps to each baseline, and rate-distortion plots.
+    where they land off it), so every comparison is at matched bpp. A baseline
+    point below the scene's floor, each band sent as its mean (rows `band
+    means`), is a codec failing at that rate and no gap is taken against it.
+    Writes the per-scene figures (CSV), a Markdown summary with the mean PSNR
+    and spectral-angle gaps to each baseline, and rate-distortion plots.
 
     \b
     Examples:
@@ -103,6 +105,7 @@ def bench(inputs: tuple[Path, ...], output: Path, model_names: tuple[str, ...], 
             reached = [p.bpp for p in points if p.scene == path.stem]
             targets = sorted({*rates, *(round(b, 4) for b in reached)})
             points += baseline_points(path.stem, cube, targets, reader.meta.nodata, reached)
+            points.append(band_means_point(path.stem, cube, reader.meta.nodata))
     if not points:
         raise InputError("no scene to benchmark")
     output.mkdir(parents=True, exist_ok=True)
