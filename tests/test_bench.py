@@ -13,8 +13,8 @@ import pytest
 
 from cli_helpers import REPO, assert_one_line_error, invoke, json_lines
 from conftest import scene_path, scenes
-from hsicodec.bench import (BAND_MEANS, BRACKET_FACTORS, FLOOR, OWN_RATE, Point, at_rate, band_means_point,
-                            bracketing_rates, family_method, gaps, plot_styles, read_csv)
+from hsicodec.bench import (BAND_MEANS, BRACKET_FACTORS, FLOOR, FLOOR_MARGIN_DB, OWN_RATE, Point, at_rate,
+                            band_means_point, bracketing_rates, family_method, gaps, plot_styles, read_csv)
 from hsicodec.checkpoints import find_model, installed_models
 
 ABU = scene_path(next(s for s in scenes("eval") if s["id"] == "abu_beach_2"))
@@ -82,12 +82,13 @@ def test_every_curve_of_a_plot_has_a_colour_of_its_own_and_the_models_at_their_o
 def test_no_gap_is_taken_against_a_baseline_point_below_the_band_means_floor() -> None:
     ours = Point("s", "hsicodec -r", "m", 0.4, 0.4, 30.0, 0.9, 5.0)
     failing = Point("s", "JPEG 2000", "", 0.3, 0.3, 12.0, 0.2, 40.0)  # below sending the band means
-    working = Point("s", "JPEG 2000", "", 0.6, 0.6, 32.0, 0.95, 4.0)
-    [row] = [r for r in gaps([ours, failing, working]) if r["method"] == "hsicodec -r"]
-    assert row["matched vs JPEG 2000"] == 1  # without the floor, the failing point brackets ours
+    means_only = Point("s", "PCA + JPEG 2000", "", 0.3, 0.3, 15.0 + FLOOR_MARGIN_DB / 2, 0.5, 20.0)
+    working = [Point("s", method, "", 0.6, 0.6, 32.0, 0.95, 4.0) for method in ("JPEG 2000", "PCA + JPEG 2000")]
+    [row] = [r for r in gaps([ours, failing, means_only, *working]) if r["method"] == "hsicodec -r"]
+    assert row["matched vs JPEG 2000"] == row["matched vs PCA + JPEG 2000"] == 1  # without the floor, both match
     floor = Point("s", BAND_MEANS, "", 0.01, 0.01, 15.0, 0.5, 20.0)
-    [row] = [r for r in gaps([ours, failing, working, floor]) if r["method"] == "hsicodec -r"]
-    assert row["matched vs JPEG 2000"] == 0 and row["scenes"] == 1  # the floor is no row of ours
+    [row] = [r for r in gaps([ours, failing, means_only, *working, floor]) if r["method"] == "hsicodec -r"]
+    assert row["matched vs JPEG 2000"] == row["matched vs PCA + JPEG 2000"] == 0 and row["scenes"] == 1
 
 
 def test_the_band_means_floor_is_each_bands_mean_over_its_valid_samples() -> None:
