@@ -200,7 +200,7 @@ def gaps(points: list[Point]) -> list[dict]:
     """Per row of ours: mean bpp, PSNR, SAM over scenes, and the mean gaps to each baseline at matched bpp,
     against its points more than FLOOR_MARGIN_DB above the scene's band-means floor where the points
     include it."""
-    floors = {p.scene: p.psnr for p in points if p.method == BAND_MEANS}
+    usable = _usable_baselines(points)
     rows = []
     for method, target in ours(points):
         coded = [p for p in points if (p.method, p.target_bpp) == (method, target)]
@@ -208,8 +208,7 @@ def gaps(points: list[Point]) -> list[dict]:
                "scenes": len(coded), "bpp": np.mean([p.bpp for p in coded]),
                "psnr": np.mean([p.psnr for p in coded]), "sam": np.mean([p.sam for p in coded])}
         for baseline in BASELINES:
-            curves = [[b for b in _curve(points, p.scene, baseline) if b.psnr > floors.get(p.scene, -math.inf) + FLOOR_MARGIN_DB]
-                      for p in coded]
+            curves = [usable.get((p.scene, baseline), []) for p in coded]
             psnr_gap = [p.psnr - at_rate(curve, p.bpp, "psnr") for p, curve in zip(coded, curves)]
             sam_gap = [p.sam - at_rate(curve, p.bpp, "sam") for p, curve in zip(coded, curves)]
             matched = [g for g in psnr_gap if not math.isnan(g)]
@@ -218,6 +217,17 @@ def gaps(points: list[Point]) -> list[dict]:
             row[f"matched vs {baseline}"] = len(matched)
         rows.append(row)
     return rows
+
+
+def _usable_baselines(points: list[Point]) -> dict[tuple[str, str], list[Point]]:
+    """Each scene's baseline points, by (scene, baseline), that are more than FLOOR_MARGIN_DB above its
+    band-means floor (all of them for a scene without one)."""
+    floors = {p.scene: p.psnr for p in points if p.method == BAND_MEANS}
+    usable: dict[tuple[str, str], list[Point]] = {}
+    for p in points:
+        if p.method in BASELINES and p.psnr > floors.get(p.scene, -math.inf) + FLOOR_MARGIN_DB:
+            usable.setdefault((p.scene, p.method), []).append(p)
+    return usable
 
 
 def _curve(points: list[Point], scene: str, method: str) -> list[Point]:
