@@ -2,10 +2,12 @@
 
     python scripts/train_ladder.py hificse --init hificse-klt16-0.4 --common-iterations 0 --runs ../runs
     python scripts/train_ladder.py hific --common-iterations 6000 --runs ../runs
+    python scripts/train_ladder.py hific3d --init hific-klt16-0.6 --common-iterations 900 --runs ../runs
 
 A common stage-1 model (rate-distortion only, target 0.6 bpp) is trained
 first, from scratch or from an installed model (--init; taken as it is with
---common-iterations 0); each rung (0.2 ... 1.0,
+--common-iterations 0; a model of another family lends the layers the two
+share and the others start fresh); each rung (0.2 ... 1.0,
 2, 4 bpp) is then fine-tuned from it: `--rung-iterations` rate-distortion
 steps at its own target, then `--gan-iterations` steps with the conditional
 GAN. Training uses the `train` split scenes of at least 64 px a side; the
@@ -87,6 +89,9 @@ def common_model(args: argparse.Namespace, train_scenes, validation) -> tuple:
         init = None
         if args.init:
             entry = find_model(args.init)
+            if args.common_iterations == 0 and entry.arch != args.arch:
+                sys.exit(f"--init {entry.name} is a {entry.arch} model: a {args.arch} common model needs "
+                         "--common-iterations to train the layers it does not share")
             if args.common_iterations == 0:
                 folder.mkdir(parents=True, exist_ok=True)
                 install(entry, folder)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import zlib
 from pathlib import Path
 
 import h5py
@@ -571,6 +572,36 @@ def test_default_band_names_are_stored_as_a_marker_and_come_back_exactly(data_di
     assert SceneMeta.from_json(renamed.to_json()).band_names == renamed.band_names  # kept verbatim
 
 
+def test_per_band_numbers_are_stored_as_second_differences_and_come_back_exactly(data_dir):
+    """On a 224-band EnMAP tile the wavelengths and band widths were most of the file's metadata."""
+    entry = next(e for e in EVAL if e["id"] == "enmap_potsdam_192_64")
+    with open_scene(scene_path(entry)) as scene:
+        meta = scene.meta
+    stored, plain = meta.to_json(), meta.to_json(compact=False)
+    assert stored["wavelengths"]["decimals"] == 3 and stored["fwhm"]["decimals"] == 5
+    assert plain["wavelengths"] == meta.wavelengths and plain["band_names"] == meta.band_names
+    again = SceneMeta.from_json(json.loads(json.dumps(stored)))
+    assert again == meta
+    assert [x.hex() for x in again.wavelengths + again.fwhm] == [x.hex() for x in meta.wavelengths + meta.fwhm]
+    deflated = {form: len(zlib.compress(json.dumps(d).encode(), 9)) for form, d in (("stored", stored),
+                                                                                   ("plain", plain))}
+    assert deflated["stored"] < 0.75 * deflated["plain"]
+
+
+@pytest.mark.parametrize("values", [
+    [0.1 + 0.2, 1.0],  # needs 17 decimals
+    [1.0, float("nan"), 2.0],
+    [-0.0, 1.0],  # the sign of zero would be lost
+    [1e300, 1.0],
+])
+def test_per_band_numbers_that_are_not_short_decimals_stay_a_plain_list(values):
+    meta = SceneMeta(source_format="envi", fwhm=values)
+    stored = meta.to_json()
+    assert isinstance(stored["fwhm"], list)
+    again = SceneMeta.from_json(json.loads(json.dumps(stored))).fwhm
+    assert [repr(x) for x in again] == [repr(x) for x in values]
+
+
 @pytest.mark.parametrize("bad", [
     [],
     {"byteorder": "<"},
@@ -583,6 +614,12 @@ def test_default_band_names_are_stored_as_a_marker_and_come_back_exactly(data_di
     {"source_format": "envi", "band_tags": [{"a": "1"}, "x"]},
     {"source_format": "envi", "interleave": "bsx"},
     {"source_format": "envi", "band_names": "wavelengths"},  # default names of wavelengths it lacks
+    {"source_format": "envi", "wavelengths": {"decimals": 3}},
+    {"source_format": "envi", "wavelengths": {"decimals": -1, "second_differences": [1]}},
+    {"source_format": "envi", "wavelengths": {"decimals": 2, "second_differences": [1.5]}},
+    {"source_format": "envi", "fwhm": {"decimals": 0, "second_differences": [2**60]}},
+    {"source_format": "envi", "bbl": {"decimals": 0, "second_differences": [True]}},
+    {"source_format": "envi", "bbl": {"decimals": 0, "second_differences": [1], "extra": 1}},
 ])
 def test_malformed_scene_meta_json_is_a_container_error(bad):
     with pytest.raises(ContainerError):

@@ -318,6 +318,25 @@ def test_init_fine_tunes_an_installed_model(tmp_path: Path) -> None:
     assert_one_line_error(refused.stderr)
 
 
+def test_init_from_another_family_lends_the_layers_they_share(tmp_path: Path) -> None:
+    """A HiFiC3D run started from the shipped HiFiC-opt takes every tensor the two networks share;
+    the 3D ends (and the layers next to them, whose shapes differ) start fresh."""
+    config = tiny_config(name="three-d", model={"arch": "hific3d", "size": "small"}, components=16,
+                         training={"mse_iterations": 1})
+    lent = _weights(REPO / "models", "hific-klt16-0.6")
+    run = tmp_path / "three-d"
+    result = invoke("train", write_toml(tmp_path / "t.toml", config), *CAVE, "-o", run, "--init",
+                    "hific-klt16-0.6", "-q", "--json")
+    assert result.exit_code == 0, result.stderr
+    tuned = _weights(run, "three-d")
+    shared = "generator.residual.0.body.1.weight"
+    assert 0 < (tuned[shared] - lent[shared]).abs().max() < 0.05  # one step away from HiFiC-opt's
+    assert "encoder.layers.0.conv.weight" in tuned and "encoder.layers.0.conv.weight" not in lent
+    assert tuned["encoder.layers.4.weight"].shape != lent["encoder.layers.4.weight"].shape
+    provenance = torch.load(run / "three-d.pt", weights_only=True)["training"]["initialised_from"]
+    assert provenance == "hific-klt16-0.6 (86 of 97 tensors, hific)"
+
+
 def test_validation_psnr_and_rate_are_those_of_the_real_coder() -> None:
     """validate() against an independent computation: encode, decode, per-band MSE, bits of the words."""
     model = load_model(find_model("hificse-klt16-0.4"))

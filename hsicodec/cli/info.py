@@ -9,6 +9,7 @@ import numpy as np
 from hsicodec.cli.options import describe_rate, emit, json_option
 from hsicodec.codec import rate_figures, source_bytes
 from hsicodec.container import HsicReader
+from hsicodec.io.meta import SceneMeta
 
 
 @click.command(short_help="Show what a .hsic file holds.")
@@ -37,7 +38,8 @@ def info(file: Path, as_json: bool) -> None:
                   "target_bpp": reader.metadata.get("target_bpp"),
                   "value_range": [reader.norm.lo, reader.norm.hi],
                   **rate_figures(reader.file_bytes, shape, source_bytes(reader)),
-                  "source_name": reader.metadata.get("source_name"), "metadata": reader.metadata.get("scene", {})}
+                  "source_name": reader.metadata.get("source_name"),
+                  "metadata": SceneMeta.from_json(reader.metadata.get("scene", {})).to_json(compact=False)}
     scene = record["metadata"]
     lines = [
         f"{file}: {h.height} x {h.width} x {h.bands} {h.dtype} ({'little' if h.byteorder == '<' else 'big'}-endian)",

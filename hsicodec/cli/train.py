@@ -30,7 +30,8 @@ def _warn(message: str) -> None:
               help="Validation scenes or folders (default: a share of DATA, set in the config).")
 @click.option("--resume", is_flag=True, help="Continue the run saved in the run folder.")
 @click.option("--init", "init_model", metavar="MODEL",
-              help="Start from an installed model's weights (same network), e.g. to fine-tune it to another rate.")
+              help="Start from an installed model's weights, e.g. to fine-tune it to another rate; a model of another "
+                   "architecture of the same widths lends every layer the two share.")
 @with_options(device_option, json_option, quiet_option)
 def train(config_file: Path, data: tuple[Path, ...], run_dir: Path | None, validation_data: tuple[Path, ...],
           resume: bool, init_model: str | None, device: str, as_json: bool, quiet: bool) -> None:

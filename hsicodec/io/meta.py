@@ -1,8 +1,10 @@
 """Scene metadata that travels with the pixels: `SceneMeta` and its JSON form."""
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal
 from typing import Any
 
 from hsicodec.errors import ContainerError
@@ -10,6 +12,8 @@ from hsicodec.errors import ContainerError
 SOURCE_FORMATS = ("envi", "gtiff", "mat")
 INTERLEAVES = ("bsq", "bil", "bip")
 NAMES_FROM_WAVELENGTHS = "wavelengths"  # JSON band_names when they are the default names of the wavelengths
+MAX_DECIMALS = 12  # per-band numbers with more decimals than this are stored as a plain list
+MAX_LEVEL = 2**50  # nor are those whose integer levels reach this (their differences stay exact in any JSON reader)
 
 
 def default_band_names(wavelengths: list[float] | None, units: str | None) -> list[str] | None:
@@ -39,21 +43,25 @@ class SceneMeta:
     band_tags: list[dict[str, str]] = field(default_factory=list)
     source_format: str
 
-    def to_json(self) -> dict:
+    def to_json(self, compact: bool = True) -> dict:
         """Plain JSON types only; non-finite floats become the strings 'nan', 'inf', '-inf'.
 
         Fields that are None or empty are left out (`from_json` gives them their
-        defaults): on a small scene every byte of metadata counts in the rate.
+        defaults): on a small scene every byte of metadata counts in the rate. So,
+        when `compact` (the stored form), per-band numbers that are short decimals
+        are in difference form and default band names are a marker; otherwise
+        (for people and other programs) every list is written out.
         """
+        per_band = _enc_per_band if compact else _enc_list
         full = {
             "byteorder": self.byteorder,
             "interleave": self.interleave,
             "nodata": None if self.nodata is None else _enc(self.nodata),
-            "wavelengths": _enc_list(self.wavelengths),
+            "wavelengths": per_band(self.wavelengths),
             "wavelength_units": self.wavelength_units,
-            "fwhm": _enc_list(self.fwhm),
-            "bbl": _enc_list(self.bbl),
-            "band_names": self._names_json(),
+            "fwhm": per_band(self.fwhm),
+            "bbl": per_band(self.bbl),
+            "band_names": self._names_json() if compact else self.band_names,
             "description": self.description,
             "envi": dict(self.envi),
             "crs_wkt": self.crs_wkt,
@@ -135,6 +143,41 @@ def _enc_list(xs: list[float] | None) -> list[float | str] | None:
     return None if xs is None else [_enc(x) for x in xs]
 
 
+def _enc_per_band(xs: list[float] | None) -> list[float | str] | dict | None:
+    """A per-band list in difference form when every value is a short decimal, else as `_enc_list`.
+
+    Wavelengths and band widths rise smoothly band by band: as integers in units of
+    10^-decimals their second differences are small and repeat, and deflate to about
+    a third of the plain list (1.0 kB less metadata on a 224-band EnMAP tile).
+    """
+    exact = _decimal_levels(xs)
+    if exact is None:
+        return _enc_list(xs)
+    decimals, levels = exact
+    firsts = [b - a for a, b in zip([0, *levels], levels)]
+    seconds = [b - a for a, b in zip([0, *firsts], firsts)]
+    return {"decimals": decimals, "second_differences": seconds}
+
+
+def _decimal_levels(xs: list[float] | None) -> tuple[int, list[int]] | None:
+    """(d, levels) such that each value is exactly levels[i] / 10^d, with the fewest decimals d that
+    write every value as its shortest repr; None when `xs` is empty, or a value is not finite, is
+    -0.0, needs more than MAX_DECIMALS decimals or a level of MAX_LEVEL or more."""
+    if not xs:
+        return None
+    values = [float(x) for x in xs]
+    if not all(math.isfinite(x) and not (x == 0 and math.copysign(1.0, x) < 0) for x in values):
+        return None
+    exponents = [Decimal(repr(x)).normalize().as_tuple().exponent for x in values]
+    decimals = max(0, *(-e for e in exponents if isinstance(e, int)))
+    if decimals > MAX_DECIMALS:
+        return None
+    levels = [int(Decimal(repr(x)).scaleb(decimals)) for x in values]
+    if any(abs(level) >= MAX_LEVEL or level / 10**decimals != x for level, x in zip(levels, values)):
+        return None
+    return decimals, levels
+
+
 def _bad(key: str, what: str) -> ContainerError:
     return ContainerError(f"scene metadata '{key}' must be {what}")
 
@@ -159,6 +202,25 @@ def _opt_nums(key: str, v: Any) -> list[float] | None:
     if not isinstance(v, list):
         raise _bad(key, "a list of numbers")
     return [_num(key, x) for x in v]
+
+
+def _opt_per_band(key: str, v: Any) -> list[float] | None:
+    """A per-band list, plain or in the difference form of `_enc_per_band`."""
+    if not isinstance(v, dict):
+        return _opt_nums(key, v)
+    decimals, seconds = v.get("decimals"), v.get("second_differences")
+    if (set(v) != {"decimals", "second_differences"} or not _is_int(decimals)
+            or not 0 <= decimals <= MAX_DECIMALS or not isinstance(seconds, list)
+            or not all(_is_int(d) for d in seconds)):
+        raise _bad(key, "a list of numbers or {decimals, second_differences} of integers")
+    levels = list(itertools.accumulate(itertools.accumulate(seconds)))
+    if any(abs(level) >= MAX_LEVEL for level in levels):
+        raise _bad(key, f"made of levels below 2^{MAX_LEVEL.bit_length() - 1}")
+    return [level / 10**decimals for level in levels]
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _opt_str(key: str, v: Any) -> str | None:
@@ -204,10 +266,10 @@ _PARSERS = {
     "byteorder": _choice(("<", ">"), optional=False),
     "interleave": _choice(INTERLEAVES, optional=True),
     "nodata": _opt_num,
-    "wavelengths": _opt_nums,
+    "wavelengths": _opt_per_band,
     "wavelength_units": _opt_str,
-    "fwhm": _opt_nums,
-    "bbl": _opt_nums,
+    "fwhm": _opt_per_band,
+    "bbl": _opt_per_band,
     "band_names": _opt_strs,
     "description": _opt_str,
     "envi": _str_dict,

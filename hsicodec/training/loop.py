@@ -103,15 +103,26 @@ class Trainer:
             self.model_ddp, self.d_ddp = self.model, self.discriminator
 
     def initialise_from(self, model: HiFiC, name: str) -> None:
-        """Start from another model's E, P and G (fine-tuning, e.g. a rung from a common stage-1 model)."""
-        if model.config != self.model.config:
-            ours, theirs = self.model.config.to_dict(), model.config.to_dict()
-            differ = ", ".join(f"{k} {theirs[k]} vs {ours[k]}" for k in ours if ours[k] != theirs[k])
-            raise InputError(f"model {name!r} has another network than this configuration ({differ})")
+        """Start from another model's E, P and G (fine-tuning, e.g. a rung from a common stage-1 model).
+
+        A model of another architecture of the same widths (HiFiC-opt for a HiFiC3D run, say)
+        lends every tensor of the same name and shape: all but the ends its variant changes,
+        which start fresh. Any other difference of network is refused.
+        """
+        ours, theirs = self.model.config.to_dict(), model.config.to_dict()
+        differ = [k for k in ours if ours[k] != theirs[k]]
+        if differ and differ != ["arch"]:
+            raise InputError(f"model {name!r} has another network than this configuration ("
+                             + ", ".join(f"{k} {theirs[k]} vs {ours[k]}" for k in differ) + ")")
+        lent = dict(model.named_parameters())
+        taken = 0
         with torch.no_grad():
-            for key, parameter in model.named_parameters():
-                self.model.get_parameter(key).copy_(parameter)
-        self.initialised_from = name
+            for key, parameter in self.model.named_parameters():
+                if key in lent and lent[key].shape == parameter.shape:
+                    parameter.copy_(lent[key])
+                    taken += 1
+        total = len(list(self.model.parameters()))
+        self.initialised_from = name if taken == total else f"{name} ({taken} of {total} tensors, {theirs['arch']})"
 
     # ------------------------------------------------------------------ state
     @property
