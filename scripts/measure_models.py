@@ -10,7 +10,8 @@ Prints a table and stores per-scene figures and their means under each model's `
 `rate_bpp`: the median bpp on the eval scenes of at least 256x256 pixels, and
 `curve`: mean bpp and PSNR on those scenes under rate control (`-r`) at a
 range of rates, from which `compress -r` picks the best model for a rate, and
-`refine_iterations`: the latent refinement every file was coded with (the default).
+`refine_iterations`: the latent refinement every file was coded with (--refine, by default
+compress's own).
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ LARGE_PIXELS = 256 * 256  # eval scenes this large are where the rate of a model
 CURVE_RATES = (0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.25, 1.5)
 
 
-def measure(entry: ModelEntry, scenes: list[tuple[str, Path, str | None]]) -> dict:
+def measure(entry: ModelEntry, scenes: list[tuple[str, Path, str | None]], refine: int = REFINE_ITERATIONS) -> dict:
     coder = LatentCoder(load_model(entry), torch.device("cpu"))
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -47,7 +48,7 @@ def measure(entry: ModelEntry, scenes: list[tuple[str, Path, str | None]]) -> di
                     continue
                 raw_mb = np.prod(reader.shape) * reader.dtype.itemsize / 1e6
                 started = time.perf_counter()
-                compress_scene(reader, packed, entry, coder)
+                compress_scene(reader, packed, entry, coder, refine_iterations=refine)
                 compress_s = time.perf_counter() - started
                 started = time.perf_counter()
                 with HsicReader(packed) as stored:
@@ -62,15 +63,16 @@ def measure(entry: ModelEntry, scenes: list[tuple[str, Path, str | None]]) -> di
     large_names = [name for name, r in rows.items() if r["shape"][0] * r["shape"][1] >= LARGE_PIXELS]
     large = [rows[name] for name in large_names]
     metrics = {"eval": rows, "eval_mean": {k: float(np.mean([r[k] for r in rows.values()])) for k in keys},
-               "refine_iterations": REFINE_ITERATIONS}
+               "refine_iterations": refine}
     if large:  # where side information no longer dominates: what `-r` is matched against
         metrics["large_mean"] = {k: float(np.mean([r[k] for r in large])) for k in keys}
         metrics["rate_bpp"] = float(np.median([r["bpp"] for r in large]))
-        metrics["curve"] = rate_curve(entry, coder, [s for s in scenes if s[0] in large_names])
+        metrics["curve"] = rate_curve(entry, coder, [s for s in scenes if s[0] in large_names], refine)
     return metrics
 
 
-def rate_curve(entry: ModelEntry, coder: LatentCoder, scenes: list[tuple[str, Path, str | None]]) -> list[dict]:
+def rate_curve(entry: ModelEntry, coder: LatentCoder, scenes: list[tuple[str, Path, str | None]],
+               refine: int = REFINE_ITERATIONS) -> list[dict]:
     """Mean bpp and PSNR over `scenes` when compressing with `-r RATE`, for every CURVE_RATES
     that rate control reaches on all of them: what `compress -r` uses to pick a model."""
     curve = []
@@ -80,7 +82,7 @@ def rate_curve(entry: ModelEntry, coder: LatentCoder, scenes: list[tuple[str, Pa
             points = []
             for _, path, var in scenes:
                 with open_scene(path, var) as reader:
-                    choice = compress_scene(reader, packed, entry, coder, target_bpp=rate)
+                    choice = compress_scene(reader, packed, entry, coder, target_bpp=rate, refine_iterations=refine)
                     if not choice.reachable:
                         break
                     bpp = rate_figures(packed.stat().st_size, reader.shape, reader.storage_bytes)["bpp"]
@@ -111,13 +113,15 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", help="names to measure (default: all installed)")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--refine", type=int, default=REFINE_ITERATIONS,
+                        help=f"latent refinement of every file (default {REFINE_ITERATIONS}, compress's own)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     scenes = manifest_scenes(args.data, "eval")
     for entry in read_manifest():
         if args.models and entry.name not in args.models:
             continue
-        metrics = measure(entry, scenes)
+        metrics = measure(entry, scenes, args.refine)
         record_metrics(entry, metrics)
         print(f"\n{entry.name}\n| scene | H x W x B | bytes | bpp | bpppb | PSNR dB | SSIM | SAM deg | compress MB/s | decode MB/s |")
         print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
