@@ -298,20 +298,26 @@ def test_example_configurations_are_valid(path: Path) -> None:
     assert config.network(16).arch in path.name.replace("-opt", "")
 
 
+def _one_step_from(init: str, arch: str, tmp_path: Path) -> tuple[dict, dict, str]:
+    """(the installed model's weights, those after one `train --init` step of a small `arch` run,
+    the run's recorded `initialised_from`)."""
+    config = tiny_config(name="tuned", model={"arch": arch, "size": "small"}, components=16,
+                         training={"mse_iterations": 1})
+    run = tmp_path / "tuned"
+    result = invoke("train", write_toml(tmp_path / "t.toml", config), *CAVE, "-o", run, "--init", init,
+                    "-q", "--json")
+    assert result.exit_code == 0, result.stderr
+    provenance = torch.load(run / "tuned.pt", weights_only=True)["training"]["initialised_from"]
+    return _weights(REPO / "models", init), _weights(run, "tuned"), provenance
+
+
 def test_init_fine_tunes_an_installed_model(tmp_path: Path) -> None:
     """A rung fine-tuned from the shipped HiFiCSE starts from its weights; a different network is refused."""
-    config = tiny_config(name="rung", model={"arch": "hificse", "size": "small"}, components=16,
-                         training={"mse_iterations": 1})
-    start = _weights(REPO / "models", "hificse-klt16-0.4")
-    run = tmp_path / "rung"
-    result = invoke("train", write_toml(tmp_path / "r.toml", config), *CAVE, "-o", run, "--init",
-                    "hificse-klt16-0.4", "-q", "--json")
-    assert result.exit_code == 0, result.stderr
-    tuned = _weights(run, "rung")
+    start, tuned, provenance = _one_step_from("hificse-klt16-0.4", "hificse", tmp_path)
     first_conv = "encoder.layers.0.1.weight"
     assert tuned[first_conv].shape == start[first_conv].shape
     assert 0 < (tuned[first_conv] - start[first_conv]).abs().max() < 0.05  # one step away from it
-    assert torch.load(run / "rung.pt", weights_only=True)["training"]["initialised_from"] == "hificse-klt16-0.4"
+    assert provenance == "hificse-klt16-0.4"
     other = write_toml(tmp_path / "o.toml", tiny_config(components=16))
     refused = invoke("train", other, *CAVE, "-o", tmp_path / "o", "--init", "hificse-klt16-0.4", "-q")
     assert refused.exit_code == 1 and "another network" in refused.stderr
@@ -321,19 +327,11 @@ def test_init_fine_tunes_an_installed_model(tmp_path: Path) -> None:
 def test_init_from_another_family_lends_the_layers_they_share(tmp_path: Path) -> None:
     """A HiFiC3D run started from the shipped HiFiC-opt takes every tensor the two networks share;
     the 3D ends (and the layers next to them, whose shapes differ) start fresh."""
-    config = tiny_config(name="three-d", model={"arch": "hific3d", "size": "small"}, components=16,
-                         training={"mse_iterations": 1})
-    lent = _weights(REPO / "models", "hific-klt16-0.6")
-    run = tmp_path / "three-d"
-    result = invoke("train", write_toml(tmp_path / "t.toml", config), *CAVE, "-o", run, "--init",
-                    "hific-klt16-0.6", "-q", "--json")
-    assert result.exit_code == 0, result.stderr
-    tuned = _weights(run, "three-d")
+    lent, tuned, provenance = _one_step_from("hific-klt16-0.6", "hific3d", tmp_path)
     shared = "generator.residual.0.body.1.weight"
     assert 0 < (tuned[shared] - lent[shared]).abs().max() < 0.05  # one step away from HiFiC-opt's
     assert "encoder.layers.0.conv.weight" in tuned and "encoder.layers.0.conv.weight" not in lent
     assert tuned["encoder.layers.4.weight"].shape != lent["encoder.layers.4.weight"].shape
-    provenance = torch.load(run / "three-d.pt", weights_only=True)["training"]["initialised_from"]
     assert provenance == "hific-klt16-0.6 (86 of 97 tensors, hific)"
 
 
