@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +131,39 @@ def test_damaged_hsic_is_a_one_line_error_without_output(packed: Path, tmp_path:
     assert_one_line_error(done.stderr)
     assert not (tmp_path / "out.tif").exists()
     assert [p.name for p in tmp_path.iterdir()] == [damaged.name]
+
+
+def _with_scene_metadata(packed: Path, tmp_path: Path, **changes: object) -> Path:
+    """A copy of `packed` whose METADATA section (CRC recomputed) has its scene fields changed."""
+    data = packed.read_bytes()
+    at = 20 + struct.unpack_from("<I", data, 12)[0]
+    while struct.unpack_from("<H", data, at)[0] != 0x0003:
+        at += 14 + struct.unpack_from("<Q", data, at + 2)[0]
+    length = struct.unpack_from("<Q", data, at + 2)[0]
+    metadata = json.loads(zlib.decompress(data[at + 10:at + 10 + length]))
+    metadata["scene"].update(changes)
+    payload = zlib.compress(json.dumps(metadata).encode())
+    section = struct.pack("<HQ", 0x0003, len(payload)) + payload
+    out = tmp_path / "edited.hsic"
+    out.write_bytes(data[:at] + section + struct.pack("<I", zlib.crc32(section)) + data[at + 14 + length:])
+    return out
+
+
+def test_stored_wavelengths_are_a_difference_form_that_info_and_decompress_check(tmp_path: Path) -> None:
+    """EnMAP's wavelengths are short decimals: stored as second differences, shown and written back
+    as the list; a malformed form is a one-line error of both commands."""
+    packed = tmp_path / "enmap.hsic"
+    assert invoke("compress", scene_path(EVAL_TIF), "-r", 0.4, "-o", packed, "-q").exit_code == 0
+    with HsicReader(packed) as reader, rasterio.open(scene_path(EVAL_TIF)) as source:
+        assert set(reader.metadata["scene"]["wavelengths"]) == {"decimals", "second_differences"}
+        wavelengths = [float(source.tags(band)["wavelength"]) for band in range(1, source.count + 1)]
+    assert json.loads(invoke("info", packed, "--json").stdout)["metadata"]["wavelengths"] == wavelengths
+    bad = _with_scene_metadata(packed, tmp_path, wavelengths={"decimals": 3})
+    for command in (("info", bad), ("decompress", bad, "-o", tmp_path / "out.hdr")):
+        done = run_process(*command)
+        assert done.returncode == 1 and "wavelengths" in done.stderr
+        assert_one_line_error(done.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["edited.hsic", "enmap.hsic"]
 
 
 def _nan_scene(tmp_path: Path) -> Path:

@@ -168,11 +168,11 @@ def _decimal_levels(xs: list[float] | None) -> tuple[int, list[int]] | None:
     values = [float(x) for x in xs]
     if not all(math.isfinite(x) and not (x == 0 and math.copysign(1.0, x) < 0) for x in values):
         return None
-    exponents = [Decimal(repr(x)).normalize().as_tuple().exponent for x in values]
-    decimals = max(0, *(-e for e in exponents if isinstance(e, int)))
+    written = [Decimal(repr(x)) for x in values]
+    decimals = max(0, *(-d.normalize().as_tuple().exponent for d in written))
     if decimals > MAX_DECIMALS:
         return None
-    levels = [int(Decimal(repr(x)).scaleb(decimals)) for x in values]
+    levels = [int(d.scaleb(decimals)) for d in written]
     if any(abs(level) >= MAX_LEVEL or level / 10**decimals != x for level, x in zip(levels, values)):
         return None
     return decimals, levels

@@ -115,14 +115,13 @@ class Trainer:
             raise InputError(f"model {name!r} has another network than this configuration ("
                              + ", ".join(f"{k} {theirs[k]} vs {ours[k]}" for k in differ) + ")")
         lent = dict(model.named_parameters())
-        taken = 0
+        params = list(self.model.named_parameters())
+        shared = [(p, lent[k]) for k, p in params if k in lent and lent[k].shape == p.shape]
         with torch.no_grad():
-            for key, parameter in self.model.named_parameters():
-                if key in lent and lent[key].shape == parameter.shape:
-                    parameter.copy_(lent[key])
-                    taken += 1
-        total = len(list(self.model.parameters()))
-        self.initialised_from = name if taken == total else f"{name} ({taken} of {total} tensors, {theirs['arch']})"
+            for parameter, source in shared:
+                parameter.copy_(source)
+        partial = len(shared) < len(params)
+        self.initialised_from = f"{name} ({len(shared)} of {len(params)} tensors, {theirs['arch']})" if partial else name
 
     # ------------------------------------------------------------------ state
     @property
