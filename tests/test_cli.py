@@ -202,6 +202,23 @@ def test_bad_scene_is_a_one_line_error_and_leaves_nothing(tmp_path: Path, case: 
     assert not out.exists()
 
 
+@pytest.mark.parametrize("command, sought", [("compress", "no scene"), ("decompress", "no .hsic file")])
+def test_a_folder_with_nothing_to_code_is_a_one_line_error_before_any_work(tmp_path: Path, command: str,
+                                                                          sought: str) -> None:
+    empty = tmp_path / "archive" / "empty"
+    (empty / "deeper").mkdir(parents=True)
+    (empty / "notes.txt").write_text("no scene here")
+    real = _copy_scene(EVAL_TIF, tmp_path / "archive" / "real")
+    if command == "decompress":
+        assert invoke("compress", real, "-q").exit_code == 0
+    out = tmp_path / "out"
+    result = invoke(command, real.parent, empty, "-o", out, "-q")
+    assert result.exit_code == 1
+    assert_one_line_error(result.stderr)
+    assert f"{empty}: {sought}" in result.stderr
+    assert not out.exists()
+
+
 def test_a_missing_or_tampered_checkpoint_is_refused(tmp_path: Path, packed: Path) -> None:
     models = tmp_path / "models"
     shutil.copytree(Path(__file__).resolve().parents[1] / "models", models)

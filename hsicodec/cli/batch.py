@@ -23,8 +23,12 @@ class Job:
 
 
 def expand_inputs(inputs: tuple[Path, ...], output: Path | None, find: Callable[[Path], list[Path]],
-                  target_name: Callable[[Path], str]) -> list[Job]:
-    """Jobs for files and folders (recursively, mirrored under `output` when given)."""
+                  target_name: Callable[[Path], str], sought: str) -> list[Job]:
+    """Jobs for files and folders (recursively, mirrored under `output` when given).
+
+    A folder in which `find` finds nothing is an InputError naming it and what was `sought`
+    (a mistyped folder would otherwise be a silent success).
+    """
     jobs: list[Job] = []
     many = len(inputs) > 1 or any(p.is_dir() for p in inputs)
     if many and output is not None and output.exists() and not output.is_dir():
@@ -33,7 +37,10 @@ def expand_inputs(inputs: tuple[Path, ...], output: Path | None, find: Callable[
         if not path.exists():
             raise click.BadParameter(f"{path} does not exist", param_hint="INPUT")
         if path.is_dir():
-            for found in find(path):
+            found_files = find(path)
+            if not found_files:
+                raise InputError(f"{path}: no {sought} in this folder or below it")
+            for found in found_files:
                 folder = (output or path) / found.parent.relative_to(path)
                 jobs.append(Job(found, folder / target_name(found)))
         elif output is None:

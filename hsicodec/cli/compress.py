@@ -80,7 +80,7 @@ def compress(inputs: tuple[Path, ...], output: Path | None, rate: float | None, 
     entry = find_model(model_name, rate)
     resolve_device(device)  # fail early when cuda is asked for without a GPU
     coder_for(entry, device)  # a missing or tampered checkpoint is one error, not one per file
-    jobs = expand_inputs(inputs, output, find_scenes, hsic_name)
+    jobs = expand_inputs(inputs, output, find_scenes, hsic_name, "scene (.hdr, .tif, .tiff, .mat)")
     settings = CompressSettings(entry, rate, device, var, tile_size, verify, overwrite, refine_iterations,
                                 quiet=quiet or len(jobs) > 1 or workers > 1 or scheduler is not None)
     run_jobs(jobs, partial(compress_job, settings=settings), "compress", quiet, as_json, workers, scheduler, summary)

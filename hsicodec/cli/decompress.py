@@ -77,7 +77,7 @@ def decompress(inputs: tuple[Path, ...], output: Path | None, fmt: str | None, w
     """
     resolve_device(device)  # fail early when cuda is asked for without a GPU
     fmt = output_format(fmt, output)
-    jobs = expand_inputs(inputs, output, find_hsic, lambda p: p.with_suffix(SUFFIXES[fmt]).name)
+    jobs = expand_inputs(inputs, output, find_hsic, lambda p: p.with_suffix(SUFFIXES[fmt]).name, ".hsic file")
     settings = DecompressSettings(fmt, window, salvage, device, overwrite,
                                   quiet=quiet or len(jobs) > 1 or workers > 1 or scheduler is not None)
     run_jobs(jobs, partial(decompress_job, settings=settings), "decompress", quiet, as_json, workers, scheduler,
