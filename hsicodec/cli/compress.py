@@ -20,6 +20,7 @@ from hsicodec.codec import DEFAULT_TILE, compress_scene, progress_total, rate_fi
 from hsicodec.container import HsicReader, tile_rects
 from hsicodec.errors import ContainerError, InputError
 from hsicodec.io import clear_stale, find_scenes, open_scene
+from hsicodec.io.discover import SCENE_EXTENSIONS
 from hsicodec.verify import verify_file
 
 
@@ -80,7 +81,7 @@ def compress(inputs: tuple[Path, ...], output: Path | None, rate: float | None, 
     entry = find_model(model_name, rate)
     resolve_device(device)  # fail early when cuda is asked for without a GPU
     coder_for(entry, device)  # a missing or tampered checkpoint is one error, not one per file
-    jobs = expand_inputs(inputs, output, find_scenes, hsic_name, "scene (.hdr, .tif, .tiff, .mat)")
+    jobs = expand_inputs(inputs, output, find_scenes, hsic_name, f"scene ({', '.join(SCENE_EXTENSIONS)})")
     settings = CompressSettings(entry, rate, device, var, tile_size, verify, overwrite, refine_iterations,
                                 quiet=quiet or len(jobs) > 1 or workers > 1 or scheduler is not None)
     run_jobs(jobs, partial(compress_job, settings=settings), "compress", quiet, as_json, workers, scheduler, summary)
