@@ -4,7 +4,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: example test clean
+.PHONY: example test test-fast clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	python3 -m venv $(VENV)
@@ -18,6 +18,12 @@ example: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(VENV)/bin/pytest -q
+
+# The user-facing paths in a few minutes: real-scene round trips, the CLI and its errors, source safety,
+# the container. `make test` (CI's command) runs everything.
+FAST_TESTS := tests/test_roundtrip_real.py tests/test_cli.py tests/test_source_safety.py tests/test_container.py
+test-fast: $(VENV)/.installed
+	$(VENV)/bin/pytest -q $(FAST_TESTS)
 
 clean:
 	rm -rf $(VENV) examples/out

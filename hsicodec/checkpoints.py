@@ -149,7 +149,11 @@ def find_model(name: str | None = None, rate: float | None = None, arch: str | N
         raise ModelError(f"unknown model {name!r} (installed: {known})")
     if not entries:
         raise ModelError(f"no models installed in {', '.join(map(str, model_dirs()))}")
-    rate = 0.4 if rate is None else rate
+    return best_for_rate(entries, 0.4 if rate is None else rate)
+
+
+def best_for_rate(entries: list[ModelEntry], rate: float) -> ModelEntry:
+    """The model of `entries` that `-r rate` uses (see `find_model`)."""
     any_sensor = [e for e in entries if e.front_end == "klt"] or entries  # bands models: by name
     covering = [(psnr, e.name, e) for e in any_sensor if (psnr := e.psnr_at(rate)) is not None]
     if covering:

@@ -513,6 +513,12 @@ class HsicWriter:
             self._temp.unlink(missing_ok=True)
 
 
+def is_hsic(path: Path) -> bool:
+    """Whether `path` starts with the .hsic magic bytes (an .hsic file, valid or damaged)."""
+    with path.open("rb") as fh:
+        return fh.read(len(MAGIC)) == MAGIC
+
+
 def _crc_holds(section: bytes) -> bool:
     """Whether a whole section's trailing CRC32 matches its id, length and payload."""
     return zlib.crc32(section[:-_CRC.size]) == _CRC.unpack_from(section, len(section) - _CRC.size)[0]

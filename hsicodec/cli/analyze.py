@@ -19,7 +19,7 @@ from hsicodec.training.scenes import load_scene
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a PNG plot of the weights of every SE layer.")
 @overwrite_option
-@json_option
+@json_option("the figures as one JSON object")
 def analyze(model_name: str, scene: Path, output: Path | None, overwrite: bool, as_json: bool) -> None:
     """Run MODEL on SCENE and report its squeeze-and-excitation (SE) channel weights.
 

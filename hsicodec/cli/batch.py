@@ -27,12 +27,17 @@ def expand_inputs(inputs: tuple[Path, ...], output: Path | None, find: Callable[
     """Jobs for files and folders (recursively, mirrored under `output` when given).
 
     A folder in which `find` finds nothing is an InputError naming it and what was `sought`
-    (a mistyped folder would otherwise be a silent success).
+    (a mistyped folder would otherwise be a silent success). An `output` that does not
+    exist is a folder the jobs create only for a batch (several inputs or an input folder);
+    for one file, a missing folder above it is an error, so that a mistyped -o does not
+    start a new tree.
     """
     jobs: list[Job] = []
     many = len(inputs) > 1 or any(p.is_dir() for p in inputs)
     if many and output is not None and output.exists() and not output.is_dir():
         raise click.UsageError(f"-o {output} must be a folder when there are several inputs")
+    if output is not None and not many and not output.exists() and not output.parent.is_dir():
+        raise InputError(f"-o {output}: the folder {output.parent} does not exist")
     for path in inputs:
         if not path.exists():
             raise click.BadParameter(f"{path} does not exist", param_hint="INPUT")
@@ -45,7 +50,7 @@ def expand_inputs(inputs: tuple[Path, ...], output: Path | None, find: Callable[
                 jobs.append(Job(found, folder / target_name(found)))
         elif output is None:
             jobs.append(Job(path, path.parent / target_name(path)))
-        elif many or output.is_dir() or str(output).endswith("/"):
+        elif many or output.is_dir():
             jobs.append(Job(path, output / target_name(path)))
         else:
             jobs.append(Job(path, output))
@@ -60,8 +65,13 @@ Work = Callable[[Job], tuple[dict, str]]  # one job -> (JSON record, human line)
 SUMMARY_FIELDS = ["input", "output", "status", "bytes", "bpp", "psnr", "seconds", "error"]
 
 
-def attempt(work: Work, job: Job) -> tuple[dict, str]:
-    """Run one job; a failure becomes a record with status 'failed' and its one-line message."""
+def attempt(work: Work, threads: int | None, job: Job) -> tuple[dict, str]:
+    """Run one job on `threads` CPU threads (None: as the process is set); a failure becomes a record
+    with status 'failed' and its one-line message."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     try:
         return work(job)
     except HsicodecError as exc:
@@ -76,13 +86,20 @@ def attempt(work: Work, job: Job) -> tuple[dict, str]:
 
 
 def run_jobs(jobs: list[Job], work: Work, label: str, quiet: bool, as_json: bool, workers: int = 1,
-             scheduler: str | None = None, summary: Path | None = None) -> None:
+             scheduler: str | None = None, summary: Path | None = None, threads: int | None = None,
+             output: Path | None = None) -> None:
     """Run every job (here, or on Dask with several workers or a scheduler), continuing past failures.
 
-    Results are printed as they complete; failures are listed at the end (exit status 1).
+    Each job runs on `threads` CPU threads, by default the cores this process may use shared
+    among the local workers (an existing cluster's workers keep their own setting).
+    Results are printed as they complete; failures are listed at the end (exit status 1),
+    after a note if the jobs created the -o folder `output`.
     """
-    results = (_on_dask(jobs, work, workers, scheduler) if workers > 1 or scheduler
-               else (attempt(work, job) for job in jobs))
+    new_folder = output is not None and not output.exists()
+    if threads is None and not scheduler:
+        threads = default_threads(workers)
+    results = (_on_dask(jobs, partial(attempt, work, threads), workers, scheduler) if workers > 1 or scheduler
+               else (attempt(work, threads, job) for job in jobs))
     records, failures = [], []
     with tqdm(total=len(jobs), desc=label, unit="file", disable=True if quiet or len(jobs) < 2 else None,
               leave=False) as bar:
@@ -96,6 +113,8 @@ def run_jobs(jobs: list[Job], work: Work, label: str, quiet: bool, as_json: bool
             else:
                 click.echo(json.dumps(record) if as_json else text)
             bar.update(1)
+    if new_folder and output.is_dir():
+        click.echo(f"hsicodec: created the output folder {output}", err=True)
     if summary is not None:
         _write_summary(records, summary)
     if failures and len(jobs) > 1:
@@ -107,7 +126,13 @@ def run_jobs(jobs: list[Job], work: Work, label: str, quiet: bool, as_json: bool
         raise SystemExit(1)
 
 
-def _on_dask(jobs: list[Job], work: Work, workers: int, scheduler: str | None) -> Iterator[tuple[dict, str]]:
+def default_threads(workers: int) -> int:
+    """The cores this process may use, shared among `workers` processes: never more threads than cores."""
+    return max(1, len(os.sched_getaffinity(0)) // workers)
+
+
+def _on_dask(jobs: list[Job], work: Callable[[Job], tuple[dict, str]], workers: int,
+             scheduler: str | None) -> Iterator[tuple[dict, str]]:
     """Results as they complete on a Dask cluster: the one at `scheduler`, else a local one of `workers`."""
     from dask.distributed import Client, LocalCluster, as_completed
 
@@ -122,7 +147,7 @@ def _on_dask(jobs: list[Job], work: Work, workers: int, scheduler: str | None) -
                                host="127.0.0.1")
         client = Client(cluster)
     try:
-        futures = client.map(partial(attempt, work), jobs, pure=False)
+        futures = client.map(work, jobs, pure=False)
         for future in as_completed(futures):
             yield future.result()
     finally:

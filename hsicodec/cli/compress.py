@@ -14,14 +14,18 @@ from hsicodec.cli.batch import Job, expand_inputs, run_jobs
 from hsicodec.cli.coders import coder_for
 from hsicodec.cli.options import (
     describe_rate, device_option, jobs_option, json_option, output_option, overwrite_option, quiet_option,
-    refine_option, resolve_device, scheduler_option, summary_option, with_options,
+    refine_option, resolve_device, scheduler_option, summary_option, threads_option, with_options,
 )
 from hsicodec.codec import DEFAULT_TILE, compress_scene, progress_total, rate_figures
-from hsicodec.container import HsicReader, tile_rects
+from hsicodec.container import HsicReader, is_hsic, side_bytes, tile_rects
 from hsicodec.errors import ContainerError, InputError
 from hsicodec.io import clear_stale, find_scenes, open_scene
 from hsicodec.io.discover import SCENE_EXTENSIONS
 from hsicodec.verify import verify_file
+
+
+DEFAULT_RATE = 1.0
+"""bpp of `compress` given neither -r nor -m: mid-range, in log terms, of the 0.2-4 bpp it serves."""
 
 
 def hsic_name(scene: Path) -> str:
@@ -30,7 +34,13 @@ def hsic_name(scene: Path) -> str:
 
 
 def hsic_request(path: Path) -> tuple[str, float | None] | None:
-    """(model sha256, requested bpp) of a complete, valid .hsic file; None for anything else."""
+    """(model sha256, requested bpp) of a complete, valid .hsic file; None for a damaged one.
+
+    Anything that is not an .hsic file at all (the scene itself, say) is an InputError:
+    hsicodec never replaces it, --overwrite or not.
+    """
+    if not is_hsic(path):
+        raise InputError(f"{path} exists and is not an .hsic file; hsicodec never replaces it (choose another -o)")
     try:
         with HsicReader(path) as reader:
             return reader.header.model_sha256, reader.metadata.get("target_bpp")
@@ -45,22 +55,26 @@ def hsic_request(path: Path) -> tuple[str, float | None] | None:
               help="Target bits per pixel of each file (file bits / (H*W)): picks the installed klt model "
                    "(any sensor) with the best measured quality at this rate, then the gain of its input planes "
                    "and whether to code the weaker KLT planes in further passes, whichever codes the scene best "
-                   "at this rate, and the latent step that makes the file land on it.")
+                   "at this rate, and the latent step that makes the file land on it. [default: "
+                   f"{DEFAULT_RATE:g}, unless -m names a model]")
 @click.option("-m", "--model", "model_name",
               help="Model by name (see `hsicodec models`; folders in $HSICODEC_MODELS come first). Alone, it "
-                   "codes at the model's own rate; with -r, at the requested one. A bands model (one sensor's band "
-                   "count, e.g. hificse-cave31-0.4) is only used when named.")
-@click.option("--var", help="Variable holding the cube in a .mat file (default: its only 3-D array).")
+                   "codes at the model's own step; with -r, at the requested rate. Without -m, -r uses the model "
+                   "that measured best at that rate; a bands model (one sensor's band count) is only used when "
+                   "named.")
+@click.option("--var", help="Variable holding the cube in .mat files (default: each file's only 3-D array). In a "
+                             "batch it applies to every .mat file; one without it fails with a message and the "
+                             "others go on.")
 @click.option("--tile-size", type=click.IntRange(16, 4096), default=DEFAULT_TILE, show_default=True,
               help="Tiles are coded independently; memory grows with the tile size, not the scene.")
 @click.option("--verify", is_flag=True, help="Decode each file again and report its PSNR against the scene.")
 @refine_option
-@with_options(device_option, overwrite_option, jobs_option, scheduler_option, summary_option, json_option,
-              quiet_option)
+@with_options(device_option, overwrite_option, jobs_option, threads_option, scheduler_option, summary_option,
+              json_option("one JSON object per file"), quiet_option)
 def compress(inputs: tuple[Path, ...], output: Path | None, rate: float | None, model_name: str | None,
              var: str | None, tile_size: int, verify: bool, refine_iterations: int, device: str,
-             overwrite: bool, workers: int, scheduler: str | None, summary: Path | None, as_json: bool,
-             quiet: bool) -> None:
+             overwrite: bool, workers: int, threads: int | None, scheduler: str | None, summary: Path | None,
+             as_json: bool, quiet: bool) -> None:
     """Compress hyperspectral scenes (ENVI, GeoTIFF, MATLAB .mat) to .hsic files.
 
     An INPUT folder is searched recursively and its tree is mirrored under -o.
@@ -72,19 +86,23 @@ def compress(inputs: tuple[Path, ...], output: Path | None, rate: float | None, 
 
     \b
     Examples:
+      $ hsicodec compress scene.hdr              # -> scene.hsic at 1 bpp
       $ hsicodec compress scene.hdr -r 0.4
       $ hsicodec compress scene.tif -m hificse-klt16-0.4 -o small.hsic --verify
       $ hsicodec compress archive/ -o compressed/ -r 0.4 --json
       $ hsicodec compress archive/ -o compressed/ -j 8 --summary compressed/summary.csv
       $ hsicodec compress big_scene.hdr -r 1 --refine 0   # fastest encode
     """
+    if rate is None and model_name is None:
+        rate = DEFAULT_RATE
     entry = find_model(model_name, rate)
     resolve_device(device)  # fail early when cuda is asked for without a GPU
     coder_for(entry, device)  # a missing or tampered checkpoint is one error, not one per file
     jobs = expand_inputs(inputs, output, find_scenes, hsic_name, f"scene ({', '.join(SCENE_EXTENSIONS)})")
     settings = CompressSettings(entry, rate, device, var, tile_size, verify, overwrite, refine_iterations,
                                 quiet=quiet or len(jobs) > 1 or workers > 1 or scheduler is not None)
-    run_jobs(jobs, partial(compress_job, settings=settings), "compress", quiet, as_json, workers, scheduler, summary)
+    run_jobs(jobs, partial(compress_job, settings=settings), "compress", quiet, as_json, workers, scheduler, summary,
+             threads, output)
 
 
 @dataclass(frozen=True)
@@ -105,10 +123,10 @@ class CompressSettings:
 def compress_job(job: Job, settings: CompressSettings) -> tuple[dict, str]:
     """Compress one scene; returns its JSON record and its human line."""
     entry = settings.entry
+    made_with = hsic_request(job.target) if job.target.exists() else None
     if job.target.exists() and not settings.overwrite:
-        made_with = hsic_request(job.target)
         if made_with is None:
-            raise InputError(f"{job.target} exists and is not a valid .hsic file; use --overwrite to replace it")
+            raise InputError(f"{job.target} exists and is a damaged .hsic file; use --overwrite to replace it")
         if made_with != (entry.sha256, settings.rate):
             raise InputError(f"{job.target} exists, made with another model or rate; use --overwrite to replace it")
         record = {"input": str(job.source), "output": str(job.target), "status": "skipped"}
@@ -130,7 +148,7 @@ def compress_job(job: Job, settings: CompressSettings) -> tuple[dict, str]:
             record["latent_step"], record["plane_gain"] = choice.step, choice.plane_gain
             record["plane_groups"] = choice.plane_groups
             if not choice.reachable:
-                record["warnings"] = [unreachable_rate(job.source, settings.rate, record["bpp"], entry)]
+                record["warnings"] = [unreachable_rate(job.source, settings.rate, job.target, entry)]
         text = f"{job.source} -> {job.target}: {describe_rate(record)}"
         if settings.verify:
             quality = verify_file(job.target, reader, coder)
@@ -140,10 +158,16 @@ def compress_job(job: Job, settings: CompressSettings) -> tuple[dict, str]:
     return record, text
 
 
-def unreachable_rate(source: Path, rate: float, bpp: float, entry: ModelEntry) -> str:
-    """Why a file missed its requested rate, and what to try instead."""
+def unreachable_rate(source: Path, rate: float, hsic: Path, entry: ModelEntry) -> str:
+    """Why the file `hsic` missed its requested rate, and what the user can do."""
+    with HsicReader(hsic) as reader:
+        h = reader.header
+        bpp = 8 * reader.file_bytes / (h.height * h.width)
+        side = side_bytes(h, reader.norm, reader.basis, reader.metadata)
     if bpp > rate:
-        return (f"{source}: {rate:g} bpp is below what {entry.name} reaches on this scene (wrote {bpp:.3f} bpp); "
-                "on small scenes the stored basis and metadata alone cost a good part of it")
-    return (f"{source}: {rate:g} bpp is above what {entry.name} can use on this scene (wrote {bpp:.3f} bpp); "
-            "a model of a higher rate (`hsicodec models`) or -m may reach it")
+        return (f"{source}: {rate:g} bpp is out of reach on {h.height} x {h.width} pixels: the side information "
+                f"(KLT basis, metadata, header: {side} bytes) alone is {8 * side / (h.height * h.width):.3f} bpp; "
+                f"wrote {bpp:.3f} bpp, the smallest file {entry.name} makes of it. Coding neighbouring tiles "
+                "as one larger scene spreads that cost")
+    return (f"{source}: wrote {bpp:.3f} bpp, the most {entry.name} spends on this scene at any step, so asking for "
+            f"{rate:g} bpp adds nothing (`hsicodec models` shows what each model covers)")

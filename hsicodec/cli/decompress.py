@@ -16,12 +16,14 @@ from hsicodec.cli.batch import Job, expand_inputs, run_jobs
 from hsicodec.cli.coders import coder_for
 from hsicodec.cli.options import (
     describe_rate, device_option, jobs_option, json_option, output_option, overwrite_option, quiet_option,
-    resolve_device, scheduler_option, summary_option, with_options,
+    resolve_device, scheduler_option, summary_option, threads_option, with_options,
 )
 from hsicodec.codec import decode_tiles, rate_figures, salvage_fill, source_bytes
 from hsicodec.container import HsicReader
-from hsicodec.errors import HsicodecError, InputError, ModelError
-from hsicodec.io import SceneMeta, clear_stale, open_scene, write_scene
+from hsicodec.errors import InputError, ModelError
+from hsicodec.io import SceneMeta, clear_stale, write_scene
+from hsicodec.io.envi import envi_paths
+from hsicodec.io.provenance import Decoded, decoded, file_sha256, marked
 
 SUFFIXES = {"envi": ".hdr", "gtiff": ".tif"}
 FORMAT_OF_SUFFIX = {".hdr": "envi", ".img": "envi", ".tif": "gtiff", ".tiff": "gtiff"}
@@ -37,6 +39,11 @@ def output_format(fmt: str | None, output: Path | None) -> str:
     if fmt is not None and implied is not None and fmt != implied:
         raise click.UsageError(f"-o {output} names a {implied} file but -f is {fmt}")
     return fmt or implied or "envi"
+
+
+def decoded_name(hsic: Path, fmt: str, beside: bool) -> str:
+    """scene.hsic -> scene.restored.hdr beside it, so never the scene it was made from; scene.hdr under -o."""
+    return hsic.with_suffix((".restored" if beside else "") + SUFFIXES[fmt]).name
 
 
 def find_hsic(folder: Path) -> list[Path]:
@@ -55,21 +62,24 @@ def find_hsic(folder: Path) -> list[Path]:
 @click.option("--salvage", is_flag=True,
               help="Write every intact tile of a damaged or truncated file; damaged tiles become nodata "
                    "and are listed on stderr.")
-@with_options(device_option, overwrite_option, jobs_option, scheduler_option, summary_option, json_option,
-              quiet_option)
+@with_options(device_option, overwrite_option, jobs_option, threads_option, scheduler_option, summary_option,
+              json_option("one JSON object per file"), quiet_option)
 def decompress(inputs: tuple[Path, ...], output: Path | None, fmt: str | None, window: tuple[int, int, int, int] | None,
-               salvage: bool, device: str, overwrite: bool, workers: int, scheduler: str | None,
-               summary: Path | None, as_json: bool, quiet: bool) -> None:
+               salvage: bool, device: str, overwrite: bool, workers: int, threads: int | None,
+               scheduler: str | None, summary: Path | None, as_json: bool, quiet: bool) -> None:
     """Decompress .hsic files back to scenes with their metadata.
 
-    The file names its model; decoding needs nothing else. An INPUT folder is
-    searched recursively for .hsic files and mirrored under -o; scenes already
-    decoded by an earlier run are skipped. -j N decodes N files at a time on a
-    local Dask cluster; --scheduler uses an existing one.
+    The file names its model; decoding needs nothing else. Without -o,
+    scene.hsic becomes scene.restored.hdr (or .tif) beside it. An INPUT folder
+    is searched recursively for .hsic files and mirrored under -o. An output
+    that an earlier run decoded from the same .hsic is skipped; --overwrite
+    replaces a scene hsicodec decoded. Any other file of that name, such as
+    the original scene, is never replaced: that is an error. -j N decodes N files at a
+    time on a local Dask cluster; --scheduler uses an existing one.
 
     \b
     Examples:
-      $ hsicodec decompress scene.hsic                 # -> scene.hdr + scene.img
+      $ hsicodec decompress scene.hsic                 # -> scene.restored.hdr + .img
       $ hsicodec decompress scene.hsic -o scene_rec.tif   # GeoTIFF (-f gtiff)
       $ hsicodec decompress scene.hsic --window 0 0 512 512 -o corner.hdr
       $ hsicodec decompress compressed/ -o restored/ --json
@@ -77,11 +87,12 @@ def decompress(inputs: tuple[Path, ...], output: Path | None, fmt: str | None, w
     """
     resolve_device(device)  # fail early when cuda is asked for without a GPU
     fmt = output_format(fmt, output)
-    jobs = expand_inputs(inputs, output, find_hsic, lambda p: p.with_suffix(SUFFIXES[fmt]).name, ".hsic file")
+    jobs = expand_inputs(inputs, output, find_hsic, partial(decoded_name, fmt=fmt, beside=output is None),
+                         ".hsic file")
     settings = DecompressSettings(fmt, window, salvage, device, overwrite,
                                   quiet=quiet or len(jobs) > 1 or workers > 1 or scheduler is not None)
     run_jobs(jobs, partial(decompress_job, settings=settings), "decompress", quiet, as_json, workers, scheduler,
-             summary)
+             summary, threads, output)
 
 
 @dataclass(frozen=True)
@@ -96,13 +107,22 @@ class DecompressSettings:
     quiet: bool
 
 
-def _holds_scene(path: Path, shape: tuple[int, int, int], dtype: np.dtype) -> bool:
-    """Whether `path` is a complete scene of this shape and type (a finished earlier run)."""
-    try:
-        with open_scene(path) as existing:
-            return existing.shape == shape and existing.dtype == dtype
-    except HsicodecError:
-        return False
+def _existing_output(job: Job, fmt: str, source_name: str | None) -> Decoded | None:
+    """What the existing output of `job` holds, if hsicodec decoded it (from any .hsic file); None if
+    nothing is there. Anything else there is an InputError: it is never replaced, nor skipped."""
+    paths = envi_paths(job.target) if fmt == "envi" else (job.target,)
+    present = [p for p in paths if p.exists()]
+    if not present:
+        return None
+    existing = decoded(job.target)
+    if existing.source_sha256 is not None:
+        return existing
+    what = next((p for p in present if p.name == source_name), None)
+    if what is not None:
+        raise InputError(f"{what} is the scene {job.source.name} was made from; hsicodec never replaces it "
+                         "(choose another -o)")
+    raise InputError(f"{present[0]} exists and was not decoded by hsicodec, which never replaces it (choose another "
+                     "-o, or move it away)")
 
 
 def _model_of(reader: HsicReader) -> ModelEntry:
@@ -119,9 +139,10 @@ def decompress_job(job: Job, settings: DecompressSettings) -> tuple[dict, str]:
     fmt, window, salvage, overwrite = settings.fmt, settings.window, settings.salvage, settings.overwrite
     started = time.perf_counter()
     damaged: list[dict] = []
+    source_sha256 = file_sha256(job.source)
     with HsicReader(job.source, salvage=salvage) as reader:
         header = reader.header
-        meta = SceneMeta.from_json(reader.metadata.get("scene", {}))
+        meta = marked(SceneMeta.from_json(reader.metadata.get("scene", {})), source_sha256)
         job.target.parent.mkdir(parents=True, exist_ok=True)
         dtype = np.dtype(header.dtype)
         shape = (header.height, header.width, header.bands)
@@ -132,11 +153,13 @@ def decompress_job(job: Job, settings: DecompressSettings) -> tuple[dict, str]:
             except ValueError as exc:
                 raise InputError(f"--window: {exc}") from None
             out_shape, out_meta = (window[2], window[3], header.bands), meta.windowed(window[0], window[1])
-        if job.target.exists() and not overwrite:
-            if not _holds_scene(job.target, out_shape, dtype):
-                raise InputError(f"{job.target} exists; use --overwrite to replace it")
+        existing = _existing_output(job, fmt, reader.metadata.get("source_name"))
+        if existing is not None and not overwrite:
+            if existing.source_sha256 != source_sha256 or (existing.shape, existing.dtype) != (out_shape, dtype):
+                raise InputError(f"{job.target} exists, decoded from another .hsic file or with another --window; "
+                                 "use --overwrite to replace it")
             record = {"input": str(job.source), "output": str(job.target), "status": "skipped"}
-            return record, f"{job.source} -> {job.target}: exists, skipped"
+            return record, f"{job.source} -> {job.target}: exists (decoded from this file), skipped"
         clear_stale(job.target, job.target.with_suffix(".img"))
         coder = coder_for(_model_of(reader), settings.device)
         if salvage and meta.nodata is None and reader.damaged_tiles(indices):

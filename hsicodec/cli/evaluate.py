@@ -17,7 +17,7 @@ from hsicodec.metrics import QualityAccumulator
 @click.argument("reference", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("reconstruction", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--var", help="Variable holding the cube in a .mat reference.")
-@json_option
+@json_option("the figures as one JSON object")
 def evaluate(reference: Path, reconstruction: Path, var: str | None, as_json: bool) -> None:
     """Compare RECONSTRUCTION with REFERENCE, tile by tile.
 

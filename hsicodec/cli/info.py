@@ -14,7 +14,7 @@ from hsicodec.io.meta import SceneMeta
 
 @click.command(short_help="Show what a .hsic file holds.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@json_option
+@json_option("the file's description as one JSON object")
 def info(file: Path, as_json: bool) -> None:
     """Print the scene shape, sample type, model, rate and metadata of FILE.
 

@@ -11,15 +11,26 @@ import torch
 from hsicodec.errors import InputError
 from hsicodec.latent_refinement import REFINE_ITERATIONS
 
-overwrite_option = click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
-json_option = click.option("--json", "as_json", is_flag=True,
-                           help="Print one JSON object per file on stdout (progress stays on stderr).")
+overwrite_option = click.option("--overwrite", is_flag=True,
+                                help="Replace outputs that already exist, if hsicodec wrote them (an .hsic file; a "
+                                     "scene hsicodec decoded); nothing else is ever replaced.")
+
+
+def json_option(what: str) -> Callable:
+    """--json, its help saying what is printed (`what`: e.g. 'one JSON object per file')."""
+    return click.option("--json", "as_json", is_flag=True,
+                        help=f"Print {what} on stdout instead of text (progress stays on stderr).")
+
+
 quiet_option = click.option("-q", "--quiet", is_flag=True,
                             help="No progress bars (they are shown only when stderr is a terminal).")
 device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
                              show_default=True, help="Where E and G run; auto picks a GPU when one is present.")
 jobs_option = click.option("-j", "--jobs", "workers", type=click.IntRange(min=1), default=1, show_default=True,
                            help="Files coded in parallel, by a local Dask cluster of this many worker processes.")
+threads_option = click.option("--threads", type=click.IntRange(min=1), envvar="HSICODEC_THREADS", show_envvar=True,
+                              help="CPU threads for each file being coded [default: this machine's cores shared "
+                                   "among the -j workers]. Use 1 when other work shares the machine.")
 scheduler_option = click.option("--scheduler", metavar="ADDRESS",
                                 help="Run the batch on an existing Dask cluster (e.g. tcp://10.0.0.5:8786); "
                                      "its workers need hsicodec and the models installed.")
@@ -27,7 +38,8 @@ summary_option = click.option("--summary", type=click.Path(dir_okay=False, path_
                               help="Write a CSV with one row per file: input, output, status, bytes, bpp, "
                                    "psnr (with --verify), seconds, error.")
 output_option = click.option("-o", "--output", type=click.Path(path_type=Path),
-                             help="Output file, or folder (created if needed) for several inputs.")
+                             help="Output file, or the folder of a batch (several inputs or an input folder; "
+                                  "created if it does not exist).")
 refine_option = click.option("--refine", "refine_iterations", type=click.IntRange(0, 1000), default=REFINE_ITERATIONS,
                              show_default=True,
                              help="Gradient steps that tune each tile's latents through the decoder before they are "

@@ -32,7 +32,7 @@ def _warn(message: str) -> None:
 @click.option("--init", "init_model", metavar="MODEL",
               help="Start from an installed model's weights, e.g. to fine-tune it to another rate; a model of another "
                    "architecture of the same widths lends every layer the two share.")
-@with_options(device_option, json_option, quiet_option)
+@with_options(device_option, json_option("the exported model's summary as one JSON object"), quiet_option)
 def train(config_file: Path, data: tuple[Path, ...], run_dir: Path | None, validation_data: tuple[Path, ...],
           resume: bool, init_model: str | None, device: str, as_json: bool, quiet: bool) -> None:
     """Train a HiFiC, HiFiCSE or HiFiC3D model on the scenes in DATA (files or folders).

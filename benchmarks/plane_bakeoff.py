@@ -1,0 +1,348 @@
+"""Bake-off of spatial codecs for KLT planes: rate-distortion against CPU-minutes of training.
+
+Each candidate codes one KLT plane at a time at its native amplitude: the plane
+is divided by a quantisation step D before E and G's output multiplied by it,
+so one trained network covers every rate and every plane, and one D for all
+planes of a scene is the equal-slope split of bits (orthonormal rows). The
+loss is bits per pixel + LAMBDA * MSE / D**2: at unit step in the scaled
+domain, the slope of an entropy-coded uniform quantiser (6 / ln 2).
+
+Every `--eval-every` CPU-seconds the candidate codes all planes of the eval
+scenes of 256 x 256 at several D (bits from its entropy models, y and z), and
+OpenJPEG codes the same planes as one multi-component codestream (one common
+scale, irreversible 9/7, in memory). The report is the PSNR (peak: the scene's
+range) of both at matched bits, per scene and on average, as training goes.
+Neither side counts the KLT basis and mean (the same for both).
+
+    python benchmarks/plane_bakeoff.py --candidates gdn-hyperprior hific-plane --minutes 30 -o runs/bakeoff
+
+Writes OUT/curves.csv (one row per candidate, CPU-minute, scene and D) and
+OUT/<candidate>.pt (the last state, to continue from with --resume).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import imagecodecs
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hsicodec._compressai import EntropyBottleneck, GaussianConditional  # installs the compressai shim first
+from compressai.layers import GDN
+from hsicodec.nn.hific import ForwardResult, HiFiC, HificConfig, Hyperprior, ste_round
+from hsicodec.nn.wavelet import Wavelet97
+from hsicodec.training.scenes import load_scene
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+COMPONENTS = 16
+LAMBDA = 6 / math.log(2)
+STEP_RANGE = (1e-3, 0.2)  # D, in plane units (cube normalised to [0, 1])
+EVAL_STEPS = (0.1, 0.05, 0.025, 0.012, 0.006, 0.003)
+J2K_LEVELS = (30, 34, 38, 42, 46, 50, 54, 58, 62, 66, 70)
+
+
+class GdnHyperprior(nn.Module):
+    """Ballé et al. 2018 transforms (GDN / IGDN, 5x5 convs, stride 16) with HiFiC's mean-scale P."""
+
+    STRIDE = 16
+
+    def __init__(self, width: int = 64, latent: int = 96) -> None:
+        super().__init__()
+        def down(i: int, o: int) -> nn.Conv2d:
+            return nn.Conv2d(i, o, 5, stride=2, padding=2)
+
+        def up(i: int, o: int) -> nn.ConvTranspose2d:
+            return nn.ConvTranspose2d(i, o, 5, stride=2, padding=2, output_padding=1)
+
+        self.encoder = nn.Sequential(down(1, width), GDN(width), down(width, width), GDN(width),
+                                     down(width, width), GDN(width), down(width, latent))
+        self.generator = nn.Sequential(up(latent, width), GDN(width, inverse=True), up(width, width),
+                                       GDN(width, inverse=True), up(width, width), GDN(width, inverse=True),
+                                       up(width, 1))
+        self.hyperprior = Hyperprior(HificConfig(latent_channels=latent, hyper_channels=width))
+
+    def forward(self, x: torch.Tensor) -> ForwardResult:
+        y = self.encoder(x)
+        z = self.hyperprior.analyse(y)
+        z_hat, z_likelihoods = self.hyperprior.entropy_bottleneck(z)
+        means, scales = self.hyperprior.synthesise(z_hat, y.shape[-2:])
+        _, y_likelihoods = self.hyperprior.gaussian_conditional(y, scales, means=means)
+        y_hat = ste_round(y - means) + means
+        return ForwardResult(self.generator(y_hat), y_hat, y_likelihoods, z_likelihoods)
+
+
+def hific_plane() -> HiFiC:
+    """HiFiC's topology (channel norm + ReLU, residual G) at the shipped `small` widths, one plane in."""
+    return HiFiC(HificConfig(in_channels=1, latent_channels=96, hyper_channels=64, signal_gain=1.0))
+
+
+class WaveletContext(nn.Module):
+    """The CDF 9/7 wavelet as E and G (fixed, invertible) and a learned P: a hyperprior plus
+    channel-conditional slices, coarse levels first, each conditioned on the slices before it and,
+    with `cross_plane`, on the previous KLT plane's quantised latent (the same positions).
+
+    Only P learns: the latent of a plane at step D is round(W(x / D)), fixed data, so the loss is
+    the bits alone and the distortion is set by D.
+    """
+
+    def __init__(self, width: int = 96, hyper: int = 64, cross_plane: bool = True) -> None:
+        super().__init__()
+        self.wavelet = Wavelet97(4)
+        self.cross_plane = cross_plane
+        self.groups = self.wavelet.level_channels()
+        channels = sum(self.groups)
+        self.hyper_analysis = nn.Sequential(
+            nn.Conv2d(channels, hyper, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(hyper, hyper, 5, stride=2, padding=2), nn.ReLU(),
+            nn.Conv2d(hyper, hyper, 5, stride=2, padding=2))
+        self.hyper_synthesis = nn.Sequential(
+            nn.ConvTranspose2d(hyper, hyper, 5, stride=2, padding=2, output_padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(hyper, hyper, 5, stride=2, padding=2, output_padding=1), nn.ReLU(),
+            nn.Conv2d(hyper, hyper, 3, padding=1))
+        self.entropy_bottleneck = EntropyBottleneck(hyper)
+        self.gaussian = GaussianConditional(None)
+        before = 0
+        self.slices = nn.ModuleList()
+        for count in self.groups:
+            inputs = hyper + before + (channels if cross_plane else 0)
+            self.slices.append(nn.Sequential(
+                nn.Conv2d(inputs, width, 3, padding=1), nn.ReLU(),
+                nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+                nn.Conv2d(width, 2 * count, 3, padding=1)))
+            before += count
+
+    def latent(self, x: torch.Tensor, step: torch.Tensor | float) -> torch.Tensor:
+        return torch.round(self.wavelet(x / step))
+
+    def bits(self, q: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
+        """Bits of the quantised latent q (N, C, h, w), given the previous plane's (or None)."""
+        h, w = q.shape[-2:]
+        z = self.hyper_analysis(F.pad(q, (0, -w % 4, 0, -h % 4), mode="replicate"))
+        z_hat, z_likelihoods = self.entropy_bottleneck(z)
+        context = [self.hyper_synthesis(z_hat)[..., :h, :w]]
+        if self.cross_plane:
+            context.append(torch.zeros_like(q) if previous is None else previous)
+        total = -torch.log2(z_likelihoods).sum()
+        start = 0
+        for count, net in zip(self.groups, self.slices):
+            means, scales = net(torch.cat([*context, q[:, :start]], dim=1)).chunk(2, dim=1)
+            likelihood = self.gaussian._likelihood(q[:, start:start + count], scales, means)
+            total = total - torch.log2(self.gaussian.likelihood_lower_bound(likelihood)).sum()
+            start += count
+        return total
+
+    def training_loss(self, x: torch.Tensor, previous: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+        """Bits per pixel of planes x (N, 1, H, W) coded after the planes `previous` (zero for a first plane)."""
+        with torch.no_grad():
+            q, q_previous = self.latent(x, step), self.latent(previous, step)
+        return self.bits(q, q_previous) / x.numel()
+
+    @torch.no_grad()
+    def code_scene(self, planes: torch.Tensor, step: float) -> tuple[float, torch.Tensor]:
+        """(bits, decoded planes) of (K, 1, H, W) planes coded one after the other."""
+        q = self.latent(planes, step)
+        previous = torch.cat([torch.zeros_like(q[:1]), q[:-1]])
+        return float(self.bits(q, previous)), self.wavelet.inverse(q) * step
+
+
+CANDIDATES = {"gdn-hyperprior": GdnHyperprior, "hific-plane": hific_plane,
+              "gdn-small": lambda: GdnHyperprior(width=32, latent=64),
+              "wavelet-context": WaveletContext,
+              "wavelet-hyperprior": lambda: WaveletContext(cross_plane=False)}
+
+
+@dataclass
+class Planes:
+    name: str
+    planes: np.ndarray  # (K, H, W) float32, plane units
+    truncated: float  # per-pixel squared error of the components left out (same for every codec)
+
+
+def scene_planes(split: str, min_size: int) -> list[Planes]:
+    """KLT planes of every scene of `split` at least `min_size` pixels on each side."""
+    found = []
+    for entry in json.loads((DATA / "manifest.json").read_text()):
+        shape = entry.get("shape_hwb")
+        if entry["split"] != split or shape is None or min(shape[:2]) < min_size:
+            continue
+        files = [DATA / f for f in entry["files"]]
+        path = next((f for f in files if f.suffix == ".hdr"), files[0])
+        var = entry.get("var") if str(entry.get("var", "")).isidentifier() else None
+        scene = load_scene(path, "klt", COMPONENTS, var)
+        total = load_scene(path, "klt", min(shape[2], 256), var).planes
+        found.append(Planes(entry["id"], scene.planes,
+                            float((total[COMPONENTS:].astype(np.float64) ** 2).mean(axis=(1, 2)).sum())))
+    return found
+
+
+def patches(train: list[Planes], batch: int, size: int,
+            rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Random crops of random planes (N, 1, size, size), the same crops of the plane before each
+    (zeros for a first plane), and the step D each is coded at (log-uniform)."""
+    crops, previous = [], []
+    for _ in range(batch):
+        scene = train[rng.integers(len(train))].planes
+        k = rng.integers(min(8, scene.shape[0]))
+        r, c = rng.integers(scene.shape[1] - size + 1), rng.integers(scene.shape[2] - size + 1)
+        flip = (slice(None, None, rng.choice((-1, 1))), slice(None, None, rng.choice((-1, 1))))
+        crops.append(scene[k, r:r + size, c:c + size][flip])
+        previous.append(scene[k - 1, r:r + size, c:c + size][flip] if k else np.zeros((size, size), np.float32))
+    steps = np.exp(rng.uniform(*np.log(STEP_RANGE), size=batch)).astype(np.float32)
+    return (torch.from_numpy(np.stack(crops)[:, None].copy()), torch.from_numpy(np.stack(previous)[:, None].copy()),
+            torch.from_numpy(steps)[:, None, None, None])
+
+
+def loss_of(model: nn.Module, x: torch.Tensor, previous: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+    if hasattr(model, "training_loss"):
+        return model.training_loss(x, previous, step)
+    out = model(x / step)
+    pixels = x.shape[0] * x.shape[-1] * x.shape[-2]
+    scaled_mse = F.mse_loss(out.x_hat, x / step)
+    return out.bits() / pixels + LAMBDA * scaled_mse
+
+
+@torch.no_grad()
+def code_planes(model: nn.Module, planes: np.ndarray, step: float) -> tuple[float, float]:
+    """(bits, per-pixel squared error summed over planes) of every plane at step D (eval: rounded y)."""
+    model.eval()
+    k, h, w = planes.shape
+    pad = 64
+    x = F.pad(torch.from_numpy(planes)[:, None], (0, -w % pad, 0, -h % pad), mode="reflect")
+    if hasattr(model, "code_scene"):
+        bits, x_hat = model.code_scene(x, step)
+    else:  # eval-mode likelihoods: y and z rounded, as the range coder codes them
+        out = model(x / step)
+        bits, x_hat = float(out.bits()), out.x_hat * step
+    x_hat = x_hat[..., :h, :w]
+    error = float(((x_hat[:, 0].double() - torch.from_numpy(planes).double()) ** 2).mean(dim=(1, 2)).sum())
+    model.train()
+    return bits, error
+
+
+def jpeg2000_curve(planes: np.ndarray) -> list[tuple[float, float]]:
+    """(bits, per-pixel squared error summed over planes) of OpenJPEG at each PSNR level."""
+    lo, hi = float(planes.min()), float(planes.max())
+    scale = (hi - lo) / 65535
+    q = np.round((planes - lo) / scale).astype(np.uint16)
+    points = []
+    for level in J2K_LEVELS:
+        stream = imagecodecs.jpeg2k_encode(np.ascontiguousarray(q.transpose(1, 2, 0)), level=level,
+                                           codecformat="j2k", planar=False, mct=False, reversible=False,
+                                           numthreads=1)
+        decoded = imagecodecs.jpeg2k_decode(stream).astype(np.float64).transpose(2, 0, 1) * scale + lo
+        points.append((8.0 * len(stream), float(((decoded - planes) ** 2).mean(axis=(1, 2)).sum())))
+    return sorted(points)
+
+
+def psnr(error: float) -> float:
+    return -10 * math.log10(max(error, 1e-12))
+
+
+def at_bits(curve: list[tuple[float, float]], bits: float) -> float:
+    """PSNR of a (bits, error) curve at `bits`, interpolated on log bits; NaN outside it."""
+    xs = [math.log(b) for b, _ in curve]
+    ys = [psnr(e) for _, e in curve]
+    if not xs[0] <= math.log(bits) <= xs[-1]:
+        return float("nan")
+    return float(np.interp(math.log(bits), xs, ys))
+
+
+def evaluate(model: nn.Module, scenes: list[Planes], anchors: dict[str, list], label: dict, writer) -> float:
+    """Rows for every scene and D; returns the mean PSNR gap to OpenJPEG over the matched points."""
+    gaps = []
+    for scene in scenes:
+        pixels = scene.planes.shape[1] * scene.planes.shape[2]
+        for step in EVAL_STEPS:
+            bits, error = code_planes(model, scene.planes, step)
+            ours = psnr(error + scene.truncated)
+            j2k = at_bits([(b, e + scene.truncated) for b, e in anchors[scene.name]], bits)
+            gap = ours - j2k
+            if not math.isnan(gap):
+                gaps.append(gap)
+            writer.writerow({**label, "scene": scene.name, "step": step, "bpp": round(bits / pixels, 4),
+                             "psnr": round(ours, 3), "jpeg2000_psnr": round(j2k, 3), "gap": round(gap, 3)})
+    return float(np.mean(gaps)) if gaps else float("nan")
+
+
+def train(name: str, args: argparse.Namespace, train_set: list[Planes], eval_set: list[Planes],
+          anchors: dict[str, list], writer) -> None:
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    model = CANDIDATES[name]()
+    main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
+    aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
+    optimiser, aux_optimiser = torch.optim.Adam(main, lr=args.lr), torch.optim.Adam(aux, lr=1e-3)
+    state_file = args.out / f"{name}.pt"
+    cpu_spent, step = 0.0, 0
+    if args.resume and state_file.exists():
+        state = torch.load(state_file, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        cpu_spent, step = state["cpu_seconds"], state["step"]
+    params = sum(p.numel() for p in model.parameters())
+    next_eval = cpu_spent
+    budget = cpu_spent + args.minutes * 60 if args.resume else args.minutes * 60
+    while True:
+        if cpu_spent >= next_eval:
+            gap = evaluate(model, eval_set, anchors, {"candidate": name, "cpu_minutes": round(cpu_spent / 60, 2),
+                                                       "iterations": step}, writer)
+            print(f"{name}: {cpu_spent / 60:6.1f} CPU-min, {step:6d} it, mean gap to OpenJPEG {gap:+.2f} dB "
+                  f"({params / 1e6:.2f} M parameters)", flush=True)
+            next_eval += args.eval_every
+        if cpu_spent >= budget:
+            break
+        started = time.process_time()
+        x, previous, d = patches(train_set, args.batch, args.patch, rng)
+        loss = loss_of(model, x, previous, d)
+        optimiser.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(main, 1.0)
+        optimiser.step()
+        aux_loss = next(m for m in model.modules() if isinstance(m, EntropyBottleneck)).loss()
+        aux_optimiser.zero_grad()
+        aux_loss.backward()
+        aux_optimiser.step()
+        cpu_spent += time.process_time() - started
+        step += 1
+    torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "cpu_seconds": cpu_spent,
+                "step": step}, state_file)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=list(CANDIDATES))
+    parser.add_argument("--minutes", type=float, default=30.0, help="CPU-minutes of training per candidate")
+    parser.add_argument("--eval-every", type=float, default=300.0, help="CPU-seconds between evaluations")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--patch", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/<candidate>.pt")
+    parser.add_argument("-o", "--out", type=Path, required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    train_set = scene_planes("train", args.patch)
+    eval_set = scene_planes("eval", 256)
+    anchors = {s.name: jpeg2000_curve(s.planes) for s in eval_set}
+    print(f"{len(train_set)} training scenes, {len(eval_set)} eval scenes", flush=True)
+    fields = ["candidate", "cpu_minutes", "iterations", "scene", "step", "bpp", "psnr", "jpeg2000_psnr", "gap"]
+    with (args.out / "curves.csv").open("a", newline="", buffering=1) as fh:
+        writer = csv.DictWriter(fh, fields)
+        if fh.tell() == 0:
+            writer.writeheader()
+        for name in args.candidates:
+            train(name, args, train_set, eval_set, anchors, writer)
+
+
+if __name__ == "__main__":
+    main()
