@@ -1,6 +1,7 @@
 # Set-up and the two everyday jobs. `make example` and `make test` each create
-# .venv on first use (CPU torch pinned; compressai without its dependencies,
-# which would replace torch with a CUDA build through torchvision).
+# .venv on first use (the CPU build of torch 2.13.0 first, so that pyproject's torch
+# range installs nothing more; compressai without its dependencies, which would
+# replace torch with a CUDA build through torchvision).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
@@ -9,6 +10,7 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: pyproject.toml Makefile
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[test]'
 	$(PY) -m pip install -q --no-deps compressai==1.2.8
 	touch $@

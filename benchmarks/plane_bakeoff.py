@@ -45,8 +45,8 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 COMPONENTS = 16
 LAMBDA = 6 / math.log(2)
 STEP_RANGE = (1e-3, 0.2)  # D, in plane units (cube normalised to [0, 1])
-EVAL_STEPS = (0.1, 0.05, 0.025, 0.012, 0.006, 0.003)
-J2K_LEVELS = (30, 34, 38, 42, 46, 50, 54, 58, 62, 66, 70)
+EVAL_STEPS = (0.4, 0.2, 0.1, 0.05, 0.025, 0.012, 0.006, 0.003)
+J2K_LEVELS = (20, 24, 27, 30, 34, 38, 42, 46, 50, 54, 58, 62, 66, 70)
 
 
 class GdnHyperprior(nn.Module):
@@ -84,6 +84,29 @@ def hific_plane() -> HiFiC:
     return HiFiC(HificConfig(in_channels=1, latent_channels=96, hyper_channels=64, signal_gain=1.0))
 
 
+def slice_order(level_channels: list[int], phases: bool) -> tuple[list[int], list[int]]:
+    """(channel order, slice sizes): one slice per wavelet level, coarse first; with `phases`, each level
+    whose subbands were cut into r x r blocks (r >= 2) is split into four slices by the parity of a value's
+    row and column in its block, (0, 0), (1, 1), (0, 1), (1, 0), so that later ones see their neighbours."""
+    order: list[int] = []
+    sizes: list[int] = []
+    start = 0
+    for count in level_channels:
+        r = int(round((count / 3) ** 0.5)) if count % 3 == 0 else 1
+        channels = list(range(start, start + count))
+        if phases and r >= 2:
+            for pi, pj in ((0, 0), (1, 1), (0, 1), (1, 0)):
+                part = [start + o * r * r + i * r + j for o in range(3) for i in range(r) for j in range(r)
+                        if i % 2 == pi and j % 2 == pj]
+                order += part
+                sizes.append(len(part))
+        else:
+            order += channels
+            sizes.append(count)
+        start += count
+    return order, sizes
+
+
 class WaveletContext(nn.Module):
     """The CDF 9/7 wavelet as E and G (fixed, invertible) and a learned P: a hyperprior plus
     channel-conditional slices, coarse levels first, each conditioned on the slices before it and,
@@ -93,11 +116,13 @@ class WaveletContext(nn.Module):
     the bits alone and the distortion is set by D.
     """
 
-    def __init__(self, width: int = 96, hyper: int = 64, cross_plane: bool = True) -> None:
+    def __init__(self, width: int = 96, hyper: int = 64, cross_plane: bool = True, phases: bool = False) -> None:
         super().__init__()
         self.wavelet = Wavelet97(4)
         self.cross_plane = cross_plane
-        self.groups = self.wavelet.level_channels()
+        order, self.groups = slice_order(self.wavelet.level_channels(), phases)
+        self.register_buffer("order", torch.tensor(order), persistent=False)
+        self.register_buffer("unorder", torch.argsort(torch.tensor(order)), persistent=False)
         channels = sum(self.groups)
         self.hyper_analysis = nn.Sequential(
             nn.Conv2d(channels, hyper, 3, padding=1), nn.ReLU(),
@@ -112,7 +137,7 @@ class WaveletContext(nn.Module):
         before = 0
         self.slices = nn.ModuleList()
         for count in self.groups:
-            inputs = hyper + before + (channels if cross_plane else 0)
+            inputs = hyper + before + (channels if cross_plane else 0)  # the previous plane's magnitudes
             self.slices.append(nn.Sequential(
                 nn.Conv2d(inputs, width, 3, padding=1), nn.ReLU(),
                 nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
@@ -120,16 +145,16 @@ class WaveletContext(nn.Module):
             before += count
 
     def latent(self, x: torch.Tensor, step: torch.Tensor | float) -> torch.Tensor:
-        return torch.round(self.wavelet(x / step))
+        return torch.round(self.wavelet(x / step))[:, self.order]
 
-    def bits(self, q: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
-        """Bits of the quantised latent q (N, C, h, w), given the previous plane's (or None)."""
+    def bits(self, q: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        """Bits of the quantised latent q (N, C, h, w), given the previous plane's (zeros for a first plane)."""
         h, w = q.shape[-2:]
         z = self.hyper_analysis(F.pad(q, (0, -w % 4, 0, -h % 4), mode="replicate"))
         z_hat, z_likelihoods = self.entropy_bottleneck(z)
         context = [self.hyper_synthesis(z_hat)[..., :h, :w]]
         if self.cross_plane:
-            context.append(torch.zeros_like(q) if previous is None else previous)
+            context.append(previous.abs())
         total = -torch.log2(z_likelihoods).sum()
         start = 0
         for count, net in zip(self.groups, self.slices):
@@ -150,12 +175,13 @@ class WaveletContext(nn.Module):
         """(bits, decoded planes) of (K, 1, H, W) planes coded one after the other."""
         q = self.latent(planes, step)
         previous = torch.cat([torch.zeros_like(q[:1]), q[:-1]])
-        return float(self.bits(q, previous)), self.wavelet.inverse(q) * step
+        return float(self.bits(q, previous)), self.wavelet.inverse(q[:, self.unorder]) * step
 
 
 CANDIDATES = {"gdn-hyperprior": GdnHyperprior, "hific-plane": hific_plane,
               "gdn-small": lambda: GdnHyperprior(width=32, latent=64),
               "wavelet-context": WaveletContext,
+              "wavelet-phases": lambda: WaveletContext(phases=True),
               "wavelet-hyperprior": lambda: WaveletContext(cross_plane=False)}
 
 
@@ -190,7 +216,7 @@ def patches(train: list[Planes], batch: int, size: int,
     crops, previous = [], []
     for _ in range(batch):
         scene = train[rng.integers(len(train))].planes
-        k = rng.integers(min(8, scene.shape[0]))
+        k = rng.integers(scene.shape[0])
         r, c = rng.integers(scene.shape[1] - size + 1), rng.integers(scene.shape[2] - size + 1)
         flip = (slice(None, None, rng.choice((-1, 1))), slice(None, None, rng.choice((-1, 1))))
         crops.append(scene[k, r:r + size, c:c + size][flip])

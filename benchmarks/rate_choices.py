@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from shared_data import DATA, manifest_scenes  # noqa: E402
 
 from hsicodec.checkpoints import find_model, load_model  # noqa: E402
-from hsicodec.codec import compress_scene, rate_figures  # noqa: E402
-from hsicodec.container import HsicReader  # noqa: E402
+from hsicodec.codec import compress_scene  # noqa: E402
+from hsicodec.container import HsicReader, rate_figures  # noqa: E402
 from hsicodec.io import open_scene  # noqa: E402
 from hsicodec.latent_coding import LatentCoder  # noqa: E402
 from hsicodec.latent_refinement import REFINE_ITERATIONS  # noqa: E402

@@ -23,7 +23,8 @@ import numpy as np
 
 from hsicodec.baselines import jpeg2000_bandwise, pca_jpeg2000
 from hsicodec.checkpoints import ModelEntry
-from hsicodec.codec import compress_scene, nodata_mask, rate_figures
+from hsicodec.codec import compress_scene, nodata_mask
+from hsicodec.container import rate_figures
 from hsicodec.io import SceneReader
 from hsicodec.io.atomic import staged
 from hsicodec.latent_coding import LatentCoder

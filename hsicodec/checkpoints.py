@@ -18,11 +18,14 @@ import pickle
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from hsicodec.errors import InputError, ModelError
-from hsicodec.nn.hific import HiFiC, HificConfig
+
+if TYPE_CHECKING:  # torch and the networks are imported where a checkpoint is loaded or written
+    import torch
+
+    from hsicodec.nn.hific import HiFiC
 
 FORMAT_VERSION = 1
 SHIPPED_MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -167,6 +170,8 @@ def find_by_sha(sha256: str) -> ModelEntry | None:
 
 def _resize_entropy_buffers(model: HiFiC, state_dict: dict[str, torch.Tensor]) -> None:
     """compressai's CDF buffers start empty; give them the stored shapes before loading."""
+    import torch
+
     for module_name, module in model.named_modules():
         for buffer_name in ("_quantized_cdf", "_offset", "_cdf_length", "scale_table"):
             key = f"{module_name}.{buffer_name}"
@@ -176,6 +181,10 @@ def _resize_entropy_buffers(model: HiFiC, state_dict: dict[str, torch.Tensor]) -
 
 def load_model(entry: ModelEntry) -> HiFiC:
     """Verify the file's sha256, load it with weights_only=True, rebuild the network."""
+    import torch
+
+    from hsicodec.nn.hific import HiFiC, HificConfig
+
     path = entry.path
     if not path.is_file():
         raise ModelError(f"checkpoint {path} of model {entry.name!r} is missing")
@@ -203,6 +212,8 @@ def load_model(entry: ModelEntry) -> HiFiC:
 def export_checkpoint(model: HiFiC, path: Path, name: str, front_end: str, target_bpp: float,
                       training: dict, metrics: dict) -> ModelEntry:
     """Bake the CDF tables, save a self-describing checkpoint and return its manifest entry."""
+    import torch
+
     model.hyperprior.update_tables()
     config = model.config
     checkpoint = {

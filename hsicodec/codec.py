@@ -82,13 +82,6 @@ def scene_statistics(reader: SceneReader, grid: list[Rect], progress: Progress |
     return stats
 
 
-def source_bytes(reader: HsicReader) -> int:
-    """Storage size of the scene a .hsic file was made from (its raw size if not recorded)."""
-    h = reader.header
-    raw = h.height * h.width * h.bands * np.dtype(h.dtype).itemsize
-    return int(reader.metadata.get("source_bytes", 0)) or raw
-
-
 Sample = dict[int, tuple[np.ndarray | None, list[Analysis], np.ndarray | None]]
 """Analysed tiles by index: padded planes (kept for the audited tiles only), latents per group, nodata mask."""
 
@@ -254,13 +247,6 @@ def progress_total(n_tiles: int, rate_controlled: bool, chooses_rows: bool, choo
     passes = (1 if rate_controlled else 0) + (1 if chooses_rows else 0)
     layout = len(sample_tiles(sampled, AUDIT_TILES)) if rate_controlled and chooses_layout else 0
     return 2 * n_tiles + passes * sampled + layout
-
-
-def rate_figures(file_bytes: int, shape: tuple[int, int, int], source_bytes: int) -> dict[str, float]:
-    """bpp = file bits / (H*W); bpppb = bpp / B; ratio = source storage / file size."""
-    height, width, bands = shape
-    bpp = 8 * file_bytes / (height * width)
-    return {"bytes": file_bytes, "bpp": bpp, "bpppb": bpp / bands, "ratio": source_bytes / file_bytes}
 
 
 def _cast(values: np.ndarray, dtype: np.dtype, norm: Normalisation) -> np.ndarray:

@@ -513,6 +513,20 @@ class HsicWriter:
             self._temp.unlink(missing_ok=True)
 
 
+def rate_figures(file_bytes: int, shape: tuple[int, int, int], source_bytes: int) -> dict[str, float]:
+    """bpp = file bits / (H*W); bpppb = bpp / B; ratio = source storage / file size."""
+    height, width, bands = shape
+    bpp = 8 * file_bytes / (height * width)
+    return {"bytes": file_bytes, "bpp": bpp, "bpppb": bpp / bands, "ratio": source_bytes / file_bytes}
+
+
+def source_bytes(reader: HsicReader) -> int:
+    """Storage size of the scene a .hsic file was made from (its raw size if not recorded)."""
+    h = reader.header
+    raw = h.height * h.width * h.bands * np.dtype(h.dtype).itemsize
+    return int(reader.metadata.get("source_bytes", 0)) or raw
+
+
 def is_hsic(path: Path) -> bool:
     """Whether `path` starts with the .hsic magic bytes (an .hsic file, valid or damaged)."""
     with path.open("rb") as fh:

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from hsicodec.checkpoints import ModelEntry, load_model, read_manifest, write_manifest
-from hsicodec.codec import compress_scene, decode_tiles, rate_figures
-from hsicodec.container import HsicReader
+from hsicodec.codec import compress_scene, decode_tiles
+from hsicodec.container import HsicReader, rate_figures
 from hsicodec.io import open_scene
 from hsicodec.latent_coding import LatentCoder
 from hsicodec.latent_refinement import REFINE_ITERATIONS

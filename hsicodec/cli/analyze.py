@@ -13,7 +13,7 @@ from hsicodec.errors import InputError, ModelError
 from hsicodec.training.scenes import load_scene
 
 
-@click.command(short_help="Plot a model's SE channel weights on a scene.")
+@click.command()
 @click.argument("model_name", metavar="MODEL")
 @click.argument("scene", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),

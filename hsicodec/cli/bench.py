@@ -42,7 +42,7 @@ def rate_controlled_points(reader: SceneReader, name: str, rates: tuple[float, .
     return points
 
 
-@click.command(short_help="Rate-distortion report: our models vs JPEG 2000 baselines.")
+@click.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Report folder: results.csv, report.md, rd_psnr.png, rd_sam.png.")

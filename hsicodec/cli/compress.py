@@ -16,8 +16,8 @@ from hsicodec.cli.options import (
     describe_rate, device_option, jobs_option, json_option, output_option, overwrite_option, quiet_option,
     refine_option, resolve_device, scheduler_option, summary_option, threads_option, with_options,
 )
-from hsicodec.codec import DEFAULT_TILE, compress_scene, progress_total, rate_figures
-from hsicodec.container import HsicReader, is_hsic, side_bytes, tile_rects
+from hsicodec.codec import DEFAULT_TILE, compress_scene, progress_total
+from hsicodec.container import HsicReader, is_hsic, rate_figures, side_bytes, tile_rects
 from hsicodec.errors import ContainerError, InputError
 from hsicodec.io import clear_stale, find_scenes, open_scene
 from hsicodec.io.discover import SCENE_EXTENSIONS
@@ -48,7 +48,7 @@ def hsic_request(path: Path) -> tuple[str, float | None] | None:
         return None
 
 
-@click.command(short_help="Compress scenes to .hsic files.")
+@click.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @output_option
 @click.option("-r", "--rate", type=click.FloatRange(min=0, min_open=True),

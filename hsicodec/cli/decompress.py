@@ -18,8 +18,8 @@ from hsicodec.cli.options import (
     describe_rate, device_option, jobs_option, json_option, output_option, overwrite_option, quiet_option,
     resolve_device, scheduler_option, summary_option, threads_option, with_options,
 )
-from hsicodec.codec import decode_tiles, rate_figures, salvage_fill, source_bytes
-from hsicodec.container import HsicReader
+from hsicodec.codec import decode_tiles, salvage_fill
+from hsicodec.container import HsicReader, rate_figures, source_bytes
 from hsicodec.errors import InputError, ModelError
 from hsicodec.io import SceneMeta, clear_stale, write_scene
 from hsicodec.io.envi import envi_paths
@@ -50,7 +50,7 @@ def find_hsic(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*.hsic") if p.is_file())
 
 
-@click.command(short_help="Decompress .hsic files to ENVI or GeoTIFF.")
+@click.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @output_option
 @click.option("-f", "--format", "fmt", type=click.Choice(sorted(SUFFIXES)),

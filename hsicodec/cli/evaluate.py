@@ -13,7 +13,7 @@ from hsicodec.io import open_scene
 from hsicodec.metrics import QualityAccumulator
 
 
-@click.command("eval", short_help="PSNR, SSIM, SAM and MAE of a reconstruction.")
+@click.command("eval")
 @click.argument("reference", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("reconstruction", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--var", help="Variable holding the cube in a .mat reference.")

@@ -7,12 +7,11 @@ import click
 import numpy as np
 
 from hsicodec.cli.options import describe_rate, emit, json_option
-from hsicodec.codec import rate_figures, source_bytes
-from hsicodec.container import HsicReader
+from hsicodec.container import HsicReader, rate_figures, source_bytes
 from hsicodec.io.meta import SceneMeta
 
 
-@click.command(short_help="Show what a .hsic file holds.")
+@click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @json_option("the file's description as one JSON object")
 def info(file: Path, as_json: bool) -> None:

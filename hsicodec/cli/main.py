@@ -1,6 +1,7 @@
 """Entry point: the `hsicodec` click group and its error handling."""
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -9,15 +10,20 @@ from typing import Any, NoReturn
 import click
 
 from hsicodec import __version__
-from hsicodec.cli.analyze import analyze
-from hsicodec.cli.bench import bench
-from hsicodec.cli.compress import compress
-from hsicodec.cli.decompress import decompress
-from hsicodec.cli.evaluate import evaluate
-from hsicodec.cli.info import info
-from hsicodec.cli.models import models
-from hsicodec.cli.train import train
 from hsicodec.errors import HsicodecError
+
+COMMANDS = {
+    # name: (module, its click command, the line `hsicodec --help` shows). A command's module, and torch
+    # with it, is imported only when that command runs or shows its own help.
+    "compress": ("hsicodec.cli.compress", "compress", "Compress scenes to .hsic files."),
+    "decompress": ("hsicodec.cli.decompress", "decompress", "Decompress .hsic files to ENVI or GeoTIFF."),
+    "info": ("hsicodec.cli.info", "info", "Show what a .hsic file holds."),
+    "models": ("hsicodec.cli.models", "models", "List the installed models and the rates -r uses them for."),
+    "eval": ("hsicodec.cli.evaluate", "evaluate", "PSNR, SSIM, SAM and MAE of a reconstruction."),
+    "train": ("hsicodec.cli.train", "train", "Train a model on your own scenes."),
+    "analyze": ("hsicodec.cli.analyze", "analyze", "Plot a model's SE channel weights on a scene."),
+    "bench": ("hsicodec.cli.bench", "bench", "Rate-distortion report: our models vs JPEG 2000 baselines."),
+}
 
 
 def _usage_error(exc: click.UsageError) -> NoReturn:
@@ -28,8 +34,21 @@ def _usage_error(exc: click.UsageError) -> NoReturn:
 
 
 class Group(click.Group):
-    """Turns hsicodec's own errors into one line on stderr and exit status 1, usage errors into one
-    line and exit status 2."""
+    """The commands of COMMANDS, imported when used; hsicodec's own errors as one line on stderr and
+    exit status 1, usage errors as one line and exit status 2."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attribute, _ = COMMANDS[name]
+        return getattr(importlib.import_module(module), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, short) for name, (_, _, short) in COMMANDS.items()])
 
     def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
         try:
@@ -69,10 +88,6 @@ def cli() -> None:
       $ hsicodec compress archive/ -o out/ -r 0.4   # a whole folder, mirrored
       $ hsicodec train config.toml archive/         # a model for your own sensor
     """
-
-
-for command in (compress, decompress, info, models, evaluate, train, analyze, bench):
-    cli.add_command(command)
 
 
 def main() -> None:

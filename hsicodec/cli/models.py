@@ -25,7 +25,7 @@ def rate_spans(entries: list[ModelEntry]) -> list[tuple[float, float, ModelEntry
     return spans
 
 
-@click.command(short_help="List the installed models and the rates -r uses them for.")
+@click.command()
 @json_option("one JSON object per model")
 def models(as_json: bool) -> None:
     """List the installed models: the rates `compress -r` uses each for, and its measured quality.

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
-import torch
 
 from hsicodec.errors import InputError
-from hsicodec.latent_refinement import REFINE_ITERATIONS
+
+if TYPE_CHECKING:
+    import torch
 
 overwrite_option = click.option("--overwrite", is_flag=True,
                                 help="Replace outputs that already exist, if hsicodec wrote them (an .hsic file; a "
@@ -40,11 +41,15 @@ summary_option = click.option("--summary", type=click.Path(dir_okay=False, path_
 output_option = click.option("-o", "--output", type=click.Path(path_type=Path),
                              help="Output file, or the folder of a batch (several inputs or an input folder; "
                                   "created if it does not exist).")
-refine_option = click.option("--refine", "refine_iterations", type=click.IntRange(0, 1000), default=REFINE_ITERATIONS,
-                             show_default=True,
-                             help="Gradient steps that tune each tile's latents through the decoder before they are "
-                                  "coded, at the same rate: better quality for more encoding time (0: code the "
-                                  "encoder's own, fastest). The decoder is the same either way.")
+def refine_option(command: Callable) -> Callable:
+    """--refine N, shared by compress and bench (its default lives with the refinement, which needs torch)."""
+    from hsicodec.latent_refinement import REFINE_ITERATIONS
+
+    return click.option("--refine", "refine_iterations", type=click.IntRange(0, 1000), default=REFINE_ITERATIONS,
+                        show_default=True,
+                        help="Gradient steps that tune each tile's latents through the decoder before they are "
+                             "coded, at the same rate: better quality for more encoding time (0: code the "
+                             "encoder's own, fastest). The decoder is the same either way.")(command)
 
 
 def with_options(*options: Callable) -> Callable:
@@ -55,8 +60,10 @@ def with_options(*options: Callable) -> Callable:
     return decorate
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str) -> "torch.device":
     """auto -> cuda when available, else cpu; cuda without a GPU is an error."""
+    import torch
+
     if name == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda was asked for but no CUDA GPU is available")
     if name == "auto":

@@ -21,7 +21,7 @@ def _warn(message: str) -> None:
     click.echo(f"hsicodec: warning: {message}", err=True)
 
 
-@click.command(short_help="Train a model on your own scenes.")
+@click.command()
 @click.argument("config_file", metavar="CONFIG", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("data", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--run", "run_dir", type=click.Path(file_okay=False, path_type=Path),
