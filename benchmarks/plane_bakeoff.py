@@ -8,11 +8,13 @@ loss is bits per pixel + LAMBDA * MSE / D**2: at unit step in the scaled
 domain, the slope of an entropy-coded uniform quantiser (6 / ln 2).
 
 Every `--eval-every` CPU-seconds the candidate codes all planes of the eval
-scenes of 256 x 256 at several D (bits from its entropy models, y and z), and
-OpenJPEG codes the same planes as one multi-component codestream (one common
-scale, irreversible 9/7, in memory). The report is the PSNR (peak: the scene's
-range) of both at matched bits, per scene and on average, as training goes.
-Neither side counts the KLT basis and mean (the same for both).
+scenes of 256 x 256 at several D (bits from its entropy models; the planes
+after the last non-zero one are not coded), and OpenJPEG codes the same planes
+as one multi-component codestream (one common scale, irreversible 9/7, in
+memory). The report is the PSNR (peak: the scene's range) of both curves
+interpolated at 0.2, 0.4, 1 and 2 bpp, their difference averaged over the
+scenes, as training goes. Neither side counts the KLT basis and mean (the same
+for both).
 
     python benchmarks/plane_bakeoff.py --candidates gdn-hyperprior hific-plane --minutes 30 -o runs/bakeoff
 
@@ -38,7 +40,7 @@ from torch import nn
 from hsicodec._compressai import EntropyBottleneck, GaussianConditional  # installs the compressai shim first
 from compressai.layers import GDN
 from hsicodec.nn.hific import ForwardResult, HiFiC, HificConfig, Hyperprior, ste_round
-from hsicodec.nn.wavelet import Wavelet97
+from hsicodec.nn.wavelet import Wavelet97, _analyse_2d, _synthesise_2d
 from hsicodec.training.scenes import load_scene
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -46,7 +48,8 @@ COMPONENTS = 16
 LAMBDA = 6 / math.log(2)
 STEP_RANGE = (1e-3, 0.2)  # D, in plane units (cube normalised to [0, 1])
 EVAL_STEPS = (0.4, 0.2, 0.1, 0.05, 0.025, 0.012, 0.006, 0.003)
-J2K_LEVELS = (20, 24, 27, 30, 34, 38, 42, 46, 50, 54, 58, 62, 66, 70)
+J2K_LEVELS = (20, 24, 27, 30, 34, 38, 42, 46, 50, 54, 58, 62, 66, 70, 76, 82, 90)
+REPORT_RATES = (0.2, 0.4, 1.0, 2.0)  # bpp of the planes (all of them together, over H x W)
 
 
 class GdnHyperprior(nn.Module):
@@ -172,16 +175,159 @@ class WaveletContext(nn.Module):
 
     @torch.no_grad()
     def code_scene(self, planes: torch.Tensor, step: float) -> tuple[float, torch.Tensor]:
-        """(bits, decoded planes) of (K, 1, H, W) planes coded one after the other."""
+        """(bits, decoded planes) of (K, 1, H, W) planes coded one after the other; the planes after the
+        last one with a non-zero value are not coded (one count in the header says how many are)."""
         q = self.latent(planes, step)
+        coded = int(q.flatten(1).any(dim=1).nonzero().max()) + 1 if q.any() else 0
         previous = torch.cat([torch.zeros_like(q[:1]), q[:-1]])
-        return float(self.bits(q, previous)), self.wavelet.inverse(q[:, self.unorder]) * step
+        bits = float(self.bits(q[:coded], previous[:coded])) if coded else 0.0
+        return bits + 8, self.wavelet.inverse(q[:, self.unorder]) * step
+
+
+class WaveletPyramid(nn.Module):
+    """The CDF 9/7 wavelet over `levels` levels as E and G (fixed, invertible) and a learned P that codes
+    the subbands coarse to fine, each level in two checkerboard passes, every value's Gaussian given by
+    one small net from what the decoder already has: the low-pass image of its level (rebuilt from the
+    coarser levels), the values of its level decoded so far and, with `cross_plane`, the previous KLT
+    plane's low-pass image and values at that level. No hyper-latent: no side bits.
+    """
+
+    def __init__(self, levels: int = 5, width: int = 32, cross_plane: bool = True) -> None:
+        super().__init__()
+        self.levels = levels
+        self.cross_plane = cross_plane
+        low_gain, gains = _subband_gains(levels)
+        self.register_buffer("low_gain", torch.tensor(low_gain), persistent=False)
+        self.register_buffer("gains", torch.tensor(gains), persistent=False)  # (levels, 3)
+        inputs = 1 + 3 + 1 + levels + (4 if cross_plane else 0)
+        self.net = nn.Sequential(
+            nn.Conv2d(inputs, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, 6, 3, padding=1))
+        self.low_net = nn.Sequential(
+            nn.Conv2d(2 + (1 if cross_plane else 0), width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, 2, 3, padding=1))
+        self.gaussian = GaussianConditional(None)
+
+    def latent(self, x: torch.Tensor, step: torch.Tensor | float) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(low-pass band, details of each level, finest first), quantised at step D."""
+        low, details = x / step, []
+        for level in range(self.levels):
+            low, bands = _analyse_2d(low)
+            details.append(torch.round(bands * self.gains[level][None, :, None, None]))
+        return torch.round(low * self.low_gain), details
+
+    def lows(self, low: torch.Tensor, details: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The low-pass image of every level (finest first) as the decoder rebuilds it, the band's own last."""
+        images = [low / self.low_gain]
+        for level in reversed(range(self.levels)):
+            images.append(_synthesise_2d(images[-1], details[level] / self.gains[level][None, :, None, None]))
+        return images[::-1][1:]  # images[level] has the size of details[level]
+
+    def _gaussian_bits(self, values: torch.Tensor, params: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Bits of the values under the mask, each a Gaussian of the net's (mean, scale) at its place."""
+        means, scales = params.chunk(2, dim=1)
+        likelihood = self.gaussian.likelihood_lower_bound(self.gaussian._likelihood(values, scales, means))
+        return -(torch.log2(likelihood) * mask).sum()
+
+    def bits(self, code: tuple, previous: tuple) -> torch.Tensor:
+        """Bits of one plane's quantised subbands `code`, given the previous plane's (zeros for a first)."""
+        low, details = code
+        lows = self.lows(low, details)
+        previous_lows = self.lows(*previous) if self.cross_plane else None
+        total = low.new_zeros(())
+        for first_pass in (True, False):
+            mask = _checkerboard(low, first_pass)
+            seen = torch.zeros_like(low) if first_pass else low * _checkerboard(low, True)
+            inputs = [seen, _checkerboard(low, True).expand_as(low)] + ([previous[0]] if self.cross_plane else [])
+            total = total + self._gaussian_bits(low, self.low_net(torch.cat(inputs, dim=1)), mask)
+        for level in reversed(range(self.levels)):
+            bands = details[level]
+            n, _, h, w = bands.shape
+            onehot = torch.zeros(n, self.levels, h, w, device=bands.device)
+            onehot[:, level] = 1
+            for first_pass in (True, False):
+                mask = _checkerboard(bands[:, :1], first_pass)
+                seen = torch.zeros_like(bands) if first_pass else bands * _checkerboard(bands[:, :1], True)
+                inputs = [lows[level], seen, _checkerboard(bands[:, :1], True).expand(n, 1, h, w), onehot]
+                if self.cross_plane:
+                    inputs += [previous_lows[level], previous[1][level]]
+                total = total + self._gaussian_bits(bands, self.net(torch.cat(inputs, dim=1)), mask)
+        return total
+
+    def training_loss(self, x: torch.Tensor, previous: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            code, code_previous = self.latent(x, step), self.latent(previous, step)
+        return self.bits(code, code_previous) / x.numel()
+
+    @torch.no_grad()
+    def code_scene(self, planes: torch.Tensor, step: float) -> tuple[float, torch.Tensor]:
+        """(bits, decoded planes) of (K, 1, H, W) planes coded one after the other; the planes after the last
+        one with a non-zero value are not coded."""
+        low, details = self.latent(planes, step)
+        nonzero = (low.flatten(1) != 0).any(dim=1)
+        for bands in details:
+            nonzero |= (bands.flatten(1) != 0).any(dim=1)
+        coded = int(nonzero.nonzero().max()) + 1 if nonzero.any() else 0
+        bits = 8.0
+        for k in range(coded):
+            code = (low[k:k + 1], [b[k:k + 1] for b in details])
+            previous = ((low[k - 1:k], [b[k - 1:k] for b in details]) if k else
+                        (torch.zeros_like(code[0]), [torch.zeros_like(b) for b in code[1]]))
+            bits += float(self.bits(code, previous))
+        return bits, _synthesise_all(self, low, details) * step
+
+
+def _synthesise_all(model: WaveletPyramid, low: torch.Tensor, details: list[torch.Tensor]) -> torch.Tensor:
+    image = low / model.low_gain
+    for level in reversed(range(model.levels)):
+        image = _synthesise_2d(image, details[level] / model.gains[level][None, :, None, None])
+    return image
+
+
+def _checkerboard(like: torch.Tensor, first: bool) -> torch.Tensor:
+    """(1, 1, h, w) mask of the first pass's positions ((row + column) even), or of the second's."""
+    h, w = like.shape[-2:]
+    even = ((torch.arange(h)[:, None] + torch.arange(w)[None, :]) % 2 == 0).to(like.dtype)
+    return (even if first else 1 - even)[None, None]
+
+
+def _subband_gains(levels: int) -> tuple[float, list[list[float]]]:
+    """Synthesis norms of the low-pass band and of each level's three detail bands (finest level first)."""
+    size = 8 * 2 ** levels
+    zero = torch.zeros(1, 1, size, size)
+    low, details = zero, []
+    for _ in range(levels):
+        low, bands = _analyse_2d(low)
+        details.append(bands)
+
+    def norm(low_band: torch.Tensor, bands: list[torch.Tensor]) -> float:
+        image = low_band
+        for level in reversed(range(levels)):
+            image = _synthesise_2d(image, bands[level])
+        return float(image.norm())
+
+    def impulse(t: torch.Tensor, channel: int = 0) -> torch.Tensor:
+        t = torch.zeros_like(t)
+        t[0, channel, t.shape[2] // 2, t.shape[3] // 2] = 1.0
+        return t
+
+    low_gain = norm(impulse(low), [torch.zeros_like(b) for b in details])
+    gains = [[norm(torch.zeros_like(low), [impulse(b, o) if i == level else torch.zeros_like(b)
+                                            for i, b in enumerate(details)]) for o in range(3)]
+             for level in range(levels)]
+    return low_gain, gains
 
 
 CANDIDATES = {"gdn-hyperprior": GdnHyperprior, "hific-plane": hific_plane,
               "gdn-small": lambda: GdnHyperprior(width=32, latent=64),
               "wavelet-context": WaveletContext,
               "wavelet-phases": lambda: WaveletContext(phases=True),
+              "wavelet-phases-hyperprior": lambda: WaveletContext(cross_plane=False, phases=True),
+              "wavelet-pyramid": WaveletPyramid,
+              "wavelet-pyramid-single": lambda: WaveletPyramid(cross_plane=False),
               "wavelet-hyperprior": lambda: WaveletContext(cross_plane=False)}
 
 
@@ -281,21 +427,48 @@ def at_bits(curve: list[tuple[float, float]], bits: float) -> float:
     return float(np.interp(math.log(bits), xs, ys))
 
 
-def evaluate(model: nn.Module, scenes: list[Planes], anchors: dict[str, list], label: dict, writer) -> float:
-    """Rows for every scene and D; returns the mean PSNR gap to OpenJPEG over the matched points."""
-    gaps = []
+def evaluate(model: nn.Module, scenes: list[Planes], anchors: dict[str, list], label: dict) -> list[dict]:
+    """A row for every scene and D: our bpp and PSNR, OpenJPEG's PSNR at that bpp, the gap."""
+    rows = []
     for scene in scenes:
         pixels = scene.planes.shape[1] * scene.planes.shape[2]
         for step in EVAL_STEPS:
             bits, error = code_planes(model, scene.planes, step)
             ours = psnr(error + scene.truncated)
             j2k = at_bits([(b, e + scene.truncated) for b, e in anchors[scene.name]], bits)
-            gap = ours - j2k
-            if not math.isnan(gap):
-                gaps.append(gap)
-            writer.writerow({**label, "scene": scene.name, "step": step, "bpp": round(bits / pixels, 4),
-                             "psnr": round(ours, 3), "jpeg2000_psnr": round(j2k, 3), "gap": round(gap, 3)})
-    return float(np.mean(gaps)) if gaps else float("nan")
+            rows.append({**label, "scene": scene.name, "step": step, "bpp": round(bits / pixels, 4),
+                         "psnr": round(ours, 3), "jpeg2000_psnr": round(j2k, 3), "gap": round(ours - j2k, 3)})
+    return rows
+
+
+def rate_gaps(rows: list[dict]) -> dict[tuple[str, float, int], dict[float, list[float]]]:
+    """For each (candidate, CPU-minutes, iterations): at each of REPORT_RATES, every scene's PSNR gap to
+    OpenJPEG, interpolated on log bpp between our two nearest points (a scene whose points do not
+    bracket a rate has none there)."""
+    points: dict[tuple, list[tuple[float, float]]] = {}
+    for row in rows:
+        key = (row["candidate"], float(row["cpu_minutes"]), int(row["iterations"]), row["scene"])
+        if not math.isnan(float(row["gap"])):
+            points.setdefault(key, []).append((float(row["bpp"]), float(row["gap"])))
+    table: dict[tuple[str, float, int], dict[float, list[float]]] = {}
+    for (candidate, minutes, iterations, _), found in points.items():
+        found.sort()
+        log_bpp, gaps = np.log([p[0] for p in found]), [p[1] for p in found]
+        per_rate = table.setdefault((candidate, minutes, iterations), {rate: [] for rate in REPORT_RATES})
+        for rate in REPORT_RATES:
+            if len(found) > 1 and log_bpp[0] <= math.log(rate) <= log_bpp[-1]:
+                per_rate[rate].append(float(np.interp(math.log(rate), log_bpp, gaps)))
+    return table
+
+
+def report_lines(rows: list[dict]) -> list[str]:
+    """One line per evaluation: the mean gap at each rate over the scenes that reach it (their count)."""
+    lines = []
+    for (candidate, minutes, iterations), per_rate in sorted(rate_gaps(rows).items()):
+        cells = " / ".join(f"{np.mean(g):+.2f} ({len(g)})" if g else "n/a" for g in per_rate.values())
+        lines.append(f"{candidate:26} {minutes:5.1f} CPU-min {iterations:6d} it   gap to OpenJPEG at "
+                     f"{' / '.join(f'{r:g}' for r in REPORT_RATES)} bpp: {cells} dB")
+    return lines
 
 
 def train(name: str, args: argparse.Namespace, train_set: list[Planes], eval_set: list[Planes],
@@ -305,7 +478,8 @@ def train(name: str, args: argparse.Namespace, train_set: list[Planes], eval_set
     model = CANDIDATES[name]()
     main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
     aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
-    optimiser, aux_optimiser = torch.optim.Adam(main, lr=args.lr), torch.optim.Adam(aux, lr=1e-3)
+    optimiser = torch.optim.Adam(main, lr=args.lr)
+    aux_optimiser = torch.optim.Adam(aux, lr=1e-3) if aux else None  # a hyper-latent's quantiles
     state_file = args.out / f"{name}.pt"
     cpu_spent, step = 0.0, 0
     if args.resume and state_file.exists():
@@ -318,10 +492,10 @@ def train(name: str, args: argparse.Namespace, train_set: list[Planes], eval_set
     budget = cpu_spent + args.minutes * 60 if args.resume else args.minutes * 60
     while True:
         if cpu_spent >= next_eval:
-            gap = evaluate(model, eval_set, anchors, {"candidate": name, "cpu_minutes": round(cpu_spent / 60, 2),
-                                                       "iterations": step}, writer)
-            print(f"{name}: {cpu_spent / 60:6.1f} CPU-min, {step:6d} it, mean gap to OpenJPEG {gap:+.2f} dB "
-                  f"({params / 1e6:.2f} M parameters)", flush=True)
+            rows = evaluate(model, eval_set, anchors, {"candidate": name, "cpu_minutes": round(cpu_spent / 60, 2),
+                                                       "iterations": step})
+            writer.writerows(rows)
+            print(*report_lines(rows), f"({params / 1e6:.2f} M parameters)", flush=True)
             next_eval += args.eval_every
         if cpu_spent >= budget:
             break
@@ -332,10 +506,11 @@ def train(name: str, args: argparse.Namespace, train_set: list[Planes], eval_set
         loss.backward()
         torch.nn.utils.clip_grad_norm_(main, 1.0)
         optimiser.step()
-        aux_loss = next(m for m in model.modules() if isinstance(m, EntropyBottleneck)).loss()
-        aux_optimiser.zero_grad()
-        aux_loss.backward()
-        aux_optimiser.step()
+        if aux_optimiser is not None:
+            aux_loss = next(m for m in model.modules() if isinstance(m, EntropyBottleneck)).loss()
+            aux_optimiser.zero_grad()
+            aux_loss.backward()
+            aux_optimiser.step()
         cpu_spent += time.process_time() - started
         step += 1
     torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "cpu_seconds": cpu_spent,
@@ -354,7 +529,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/<candidate>.pt")
     parser.add_argument("-o", "--out", type=Path, required=True)
+    parser.add_argument("--report", nargs="*", type=Path, metavar="CURVES",
+                        help="only print the table of these curves.csv files (default: OUT's)")
     args = parser.parse_args()
+    if args.report is not None:
+        for path in args.report or [args.out / "curves.csv"]:
+            print("\n".join(report_lines(list(csv.DictReader(path.open())))))
+        return
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     train_set = scene_planes("train", args.patch)
