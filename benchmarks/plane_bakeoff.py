@@ -40,14 +40,14 @@ from torch import nn
 from hsicodec._compressai import EntropyBottleneck, GaussianConditional  # installs the compressai shim first
 from compressai.layers import GDN
 from hsicodec.nn.hific import ForwardResult, HiFiC, HificConfig, Hyperprior, ste_round
-from hsicodec.nn.wavelet import Wavelet97, _analyse_2d, _synthesise_2d
+from hsicodec.nn.wavelet import Wavelet97, analyse_2d, synthesise_2d
 from hsicodec.training.scenes import load_scene
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 COMPONENTS = 16
 LAMBDA = 6 / math.log(2)
 STEP_RANGE = (1e-3, 0.2)  # D, in plane units (cube normalised to [0, 1])
-EVAL_STEPS = (0.4, 0.2, 0.1, 0.05, 0.025, 0.012, 0.006, 0.003)
+EVAL_STEPS = (0.4, 0.2, 0.1, 0.05, 0.025, 0.012, 0.006, 0.003, 0.0015)
 J2K_LEVELS = (20, 24, 27, 30, 34, 38, 42, 46, 50, 54, 58, 62, 66, 70, 76, 82, 90)
 REPORT_RATES = (0.2, 0.4, 1.0, 2.0)  # bpp of the planes (all of them together, over H x W)
 
@@ -215,7 +215,7 @@ class WaveletPyramid(nn.Module):
         """(low-pass band, details of each level, finest first), quantised at step D."""
         low, details = x / step, []
         for level in range(self.levels):
-            low, bands = _analyse_2d(low)
+            low, bands = analyse_2d(low)
             details.append(torch.round(bands * self.gains[level][None, :, None, None]))
         return torch.round(low * self.low_gain), details
 
@@ -223,7 +223,7 @@ class WaveletPyramid(nn.Module):
         """The low-pass image of every level (finest first) as the decoder rebuilds it, the band's own last."""
         images = [low / self.low_gain]
         for level in reversed(range(self.levels)):
-            images.append(_synthesise_2d(images[-1], details[level] / self.gains[level][None, :, None, None]))
+            images.append(synthesise_2d(images[-1], details[level] / self.gains[level][None, :, None, None]))
         return images[::-1][1:]  # images[level] has the size of details[level]
 
     def _gaussian_bits(self, values: torch.Tensor, params: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -283,7 +283,7 @@ class WaveletPyramid(nn.Module):
 def _synthesise_all(model: WaveletPyramid, low: torch.Tensor, details: list[torch.Tensor]) -> torch.Tensor:
     image = low / model.low_gain
     for level in reversed(range(model.levels)):
-        image = _synthesise_2d(image, details[level] / model.gains[level][None, :, None, None])
+        image = synthesise_2d(image, details[level] / model.gains[level][None, :, None, None])
     return image
 
 
@@ -300,13 +300,13 @@ def _subband_gains(levels: int) -> tuple[float, list[list[float]]]:
     zero = torch.zeros(1, 1, size, size)
     low, details = zero, []
     for _ in range(levels):
-        low, bands = _analyse_2d(low)
+        low, bands = analyse_2d(low)
         details.append(bands)
 
     def norm(low_band: torch.Tensor, bands: list[torch.Tensor]) -> float:
         image = low_band
         for level in reversed(range(levels)):
-            image = _synthesise_2d(image, bands[level])
+            image = synthesise_2d(image, bands[level])
         return float(image.norm())
 
     def impulse(t: torch.Tensor, channel: int = 0) -> torch.Tensor:

@@ -53,7 +53,7 @@ class Wavelet97(nn.Module):
         details = []
         low = x
         for level in range(self.levels):
-            low, bands = _analyse_2d(low)
+            low, bands = analyse_2d(low)
             details.append(F.pixel_unshuffle(bands, 2 ** (self.levels - 1 - level)))
         return torch.cat([low, *reversed(details)], dim=1)
 
@@ -65,7 +65,7 @@ class Wavelet97(nn.Module):
             count = 3 * factor ** 2
             bands = F.pixel_shuffle(y[:, start:start + count], factor)
             start += count
-            low = _synthesise_2d(low, bands)
+            low = synthesise_2d(low, bands)
         return low
 
     @torch.no_grad()
@@ -109,7 +109,7 @@ def _previous(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([t.narrow(dim, 0, 1), t.narrow(dim, 0, t.shape[dim] - 1)], dim=dim)
 
 
-def _analyse_2d(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def analyse_2d(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(LL, [LH, HL, HH]) of (N, 1, H, W) planes: rows, then columns."""
     low, high = _analyse_1d(x, -2)
     ll, lh = _analyse_1d(low, -1)
@@ -117,6 +117,6 @@ def _analyse_2d(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return ll, torch.cat([lh, hl, hh], dim=1)
 
 
-def _synthesise_2d(ll: torch.Tensor, bands: torch.Tensor) -> torch.Tensor:
+def synthesise_2d(ll: torch.Tensor, bands: torch.Tensor) -> torch.Tensor:
     lh, hl, hh = bands.chunk(3, dim=1)
     return _synthesise_1d(_synthesise_1d(ll, lh, -1), _synthesise_1d(hl, hh, -1), -2)
