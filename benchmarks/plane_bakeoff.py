@@ -39,7 +39,7 @@ from torch import nn
 
 from hsicodec._compressai import EntropyBottleneck, GaussianConditional  # installs the compressai shim first
 from compressai.layers import GDN
-from hsicodec.nn.hific import ForwardResult, HiFiC, HificConfig, Hyperprior, ste_round
+from hsicodec.nn.hific import HiFiC, HificConfig, Hyperprior
 from hsicodec.nn.wavelet import Wavelet97, analyse_2d, synthesise_2d
 from hsicodec.training.scenes import load_scene
 
@@ -72,14 +72,7 @@ class GdnHyperprior(nn.Module):
                                        up(width, 1))
         self.hyperprior = Hyperprior(HificConfig(latent_channels=latent, hyper_channels=width))
 
-    def forward(self, x: torch.Tensor) -> ForwardResult:
-        y = self.encoder(x)
-        z = self.hyperprior.analyse(y)
-        z_hat, z_likelihoods = self.hyperprior.entropy_bottleneck(z)
-        means, scales = self.hyperprior.synthesise(z_hat, y.shape[-2:])
-        _, y_likelihoods = self.hyperprior.gaussian_conditional(y, scales, means=means)
-        y_hat = ste_round(y - means) + means
-        return ForwardResult(self.generator(y_hat), y_hat, y_likelihoods, z_likelihoods)
+    forward = HiFiC.forward  # the same coding path: E, P's hyperprior, G
 
 
 def hific_plane() -> HiFiC:

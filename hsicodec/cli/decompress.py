@@ -11,7 +11,7 @@ import click
 import numpy as np
 from tqdm import tqdm
 
-from hsicodec.checkpoints import ModelEntry, find_by_sha
+from hsicodec.checkpoints import ModelEntry, find_by_sha, sha256_of
 from hsicodec.cli.batch import Job, expand_inputs, run_jobs
 from hsicodec.cli.coders import coder_for
 from hsicodec.cli.options import (
@@ -23,7 +23,7 @@ from hsicodec.container import HsicReader, rate_figures, source_bytes
 from hsicodec.errors import InputError, ModelError
 from hsicodec.io import SceneMeta, clear_stale, write_scene
 from hsicodec.io.envi import envi_paths
-from hsicodec.io.provenance import Decoded, decoded, file_sha256, marked
+from hsicodec.io.provenance import Decoded, decoded, marked
 
 SUFFIXES = {"envi": ".hdr", "gtiff": ".tif"}
 FORMAT_OF_SUFFIX = {".hdr": "envi", ".img": "envi", ".tif": "gtiff", ".tiff": "gtiff"}
@@ -139,7 +139,7 @@ def decompress_job(job: Job, settings: DecompressSettings) -> tuple[dict, str]:
     fmt, window, salvage, overwrite = settings.fmt, settings.window, settings.salvage, settings.overwrite
     started = time.perf_counter()
     damaged: list[dict] = []
-    source_sha256 = file_sha256(job.source)
+    source_sha256 = sha256_of(job.source)
     with HsicReader(job.source, salvage=salvage) as reader:
         header = reader.header
         meta = marked(SceneMeta.from_json(reader.metadata.get("scene", {})), source_sha256)

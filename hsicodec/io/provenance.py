@@ -10,7 +10,6 @@ user keeps there.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,14 +20,6 @@ from hsicodec.io.discover import open_scene
 from hsicodec.io.meta import SceneMeta
 
 FIELD = "hsicodec_source"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def marked(meta: SceneMeta, source_sha256: str) -> SceneMeta:
