@@ -74,8 +74,8 @@ def decompress(inputs: tuple[Path, ...], output: Path | None, fmt: str | None, w
     is searched recursively for .hsic files and mirrored under -o. An output
     that an earlier run decoded from the same .hsic is skipped; --overwrite
     replaces a scene hsicodec decoded. Any other file of that name, such as
-    the original scene, is never replaced: that is an error. -j N decodes N files at a
-    time on a local Dask cluster; --scheduler uses an existing one.
+    the original scene, is never replaced: that is an error. -j N decodes N
+    files at a time on a local Dask cluster; --scheduler uses an existing one.
 
     \b
     Examples:
