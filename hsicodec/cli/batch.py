@@ -128,7 +128,9 @@ def run_jobs(jobs: list[Job], work: Work, label: str, quiet: bool, as_json: bool
 
 def default_threads(workers: int) -> int:
     """The cores this process may use, shared among `workers` processes: never more threads than cores."""
-    return max(1, len(os.sched_getaffinity(0)) // workers)
+    # os.sched_getaffinity is Linux's; elsewhere (macOS) every core counts
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // workers)
 
 
 def _on_dask(jobs: list[Job], work: Callable[[Job], tuple[dict, str]], workers: int,
