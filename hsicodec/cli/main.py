@@ -5,7 +5,9 @@ import importlib
 import logging
 import os
 import sys
-from typing import Any, NoReturn
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import click
 
@@ -26,11 +28,18 @@ COMMANDS = {
 }
 
 
-def _usage_error(exc: click.UsageError) -> NoReturn:
-    """A usage error as one line on stderr, exit status 2 (click's own form takes four)."""
-    where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-    click.echo(f"hsicodec: usage error: {exc.format_message()}{where}", err=True)
-    sys.exit(2)
+@contextmanager
+def _usage_errors_in_one_line() -> Iterator[None]:
+    """A usage error raised inside as one line on stderr, exit status 2 (click's own form takes four);
+    a bare `hsicodec` still shows its help."""
+    try:
+        yield
+    except click.exceptions.NoArgsIsHelpError:
+        raise
+    except click.UsageError as exc:
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        click.echo(f"hsicodec: usage error: {exc.format_message()}{where}", err=True)
+        sys.exit(2)
 
 
 class Group(click.Group):
@@ -51,20 +60,13 @@ class Group(click.Group):
             formatter.write_dl([(name, short) for name, (_, _, short) in COMMANDS.items()])
 
     def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
-        try:
+        with _usage_errors_in_one_line():  # the group's own options
             return super().make_context(*args, **kwargs)
-        except click.exceptions.NoArgsIsHelpError:
-            raise
-        except click.UsageError as exc:
-            _usage_error(exc)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
-        except click.exceptions.NoArgsIsHelpError:
-            raise
-        except click.UsageError as exc:
-            _usage_error(exc)
+            with _usage_errors_in_one_line():  # a command's name, arguments and options
+                return super().invoke(ctx)
         except HsicodecError as exc:
             click.echo(f"hsicodec: error: {exc}", err=True)
             sys.exit(1)

@@ -35,8 +35,9 @@ def models(as_json: bool) -> None:
     its training aimed at) is not what it covers: the list ends with the model
     -r uses at each rate from 0.1 to 4 bpp (those marked *). "own step" is the
     model's file at its trained step (`-m NAME` alone): means over the eval
-    scenes of at least 256x256 pixels. Models trained with `hsicodec train` join the list
-    when their run folder is in $HSICODEC_MODELS (folders separated by ':').
+    scenes of at least 256x256 pixels. Models trained with `hsicodec train`
+    join the list when their run folder is in $HSICODEC_MODELS (folders
+    separated by ':').
 
     \b
     Example:
@@ -55,7 +56,8 @@ def models(as_json: bool) -> None:
         measured = e.metrics.get("large_mean", {})
         figures = (f"{measured['bpp']:.3f} bpp, {measured['psnr']:.2f} dB, SAM {measured['sam']:.2f} deg"
                    if measured else "not measured")
-        click.echo(f"{'*' if e.name in used else ' '} {e.name:22} {e.arch:8} {e.front_end:9} {e.channels:>3}  {figures}")
+        mark = "*" if e.name in used else " "
+        click.echo(f"{mark} {e.name:22} {e.arch:8} {e.front_end:9} {e.channels:>3}  {figures}")
     click.echo("\n-r uses (* above; bands models are used by name only):")
     for lo, hi, e in spans:
         click.echo(f"  {f'{lo:g}-{hi:g}' if hi > lo else f'{lo:g}':>11} bpp  {e.name}")
