@@ -40,7 +40,8 @@ from torch import nn
 from hsicodec._compressai import EntropyBottleneck, GaussianConditional  # installs the compressai shim first
 from compressai.layers import GDN
 from hsicodec.nn.hific import HiFiC, HificConfig, Hyperprior
-from hsicodec.nn.wavelet import Wavelet97, analyse_2d, synthesise_2d
+from hsicodec.nn.pyramid import WaveletPyramid
+from hsicodec.nn.wavelet import Wavelet97
 from hsicodec.training.scenes import load_scene
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -177,141 +178,24 @@ class WaveletContext(nn.Module):
         return bits + 8, self.wavelet.inverse(q[:, self.unorder]) * step
 
 
-class WaveletPyramid(nn.Module):
-    """The CDF 9/7 wavelet over `levels` levels as E and G (fixed, invertible) and a learned P that codes
-    the subbands coarse to fine, each level in two checkerboard passes, every value's Gaussian given by
-    one small net from what the decoder already has: the low-pass image of its level (rebuilt from the
-    coarser levels), the values of its level decoded so far and, with `cross_plane`, the previous KLT
-    plane's low-pass image and values at that level. No hyper-latent: no side bits.
-    """
-
-    def __init__(self, levels: int = 5, width: int = 32, cross_plane: bool = True) -> None:
-        super().__init__()
-        self.levels = levels
-        self.cross_plane = cross_plane
-        low_gain, gains = _subband_gains(levels)
-        self.register_buffer("low_gain", torch.tensor(low_gain), persistent=False)
-        self.register_buffer("gains", torch.tensor(gains), persistent=False)  # (levels, 3)
-        inputs = 1 + 3 + 1 + levels + (4 if cross_plane else 0)
-        self.net = nn.Sequential(
-            nn.Conv2d(inputs, width, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(width, 6, 3, padding=1))
-        self.low_net = nn.Sequential(
-            nn.Conv2d(2 + (1 if cross_plane else 0), width, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(width, 2, 3, padding=1))
-        self.gaussian = GaussianConditional(None)
-
-    def latent(self, x: torch.Tensor, step: torch.Tensor | float) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """(low-pass band, details of each level, finest first), quantised at step D."""
-        low, details = x / step, []
-        for level in range(self.levels):
-            low, bands = analyse_2d(low)
-            details.append(torch.round(bands * self.gains[level][None, :, None, None]))
-        return torch.round(low * self.low_gain), details
-
-    def lows(self, low: torch.Tensor, details: list[torch.Tensor]) -> list[torch.Tensor]:
-        """The low-pass image of every level (finest first) as the decoder rebuilds it, the band's own last."""
-        images = [low / self.low_gain]
-        for level in reversed(range(self.levels)):
-            images.append(synthesise_2d(images[-1], details[level] / self.gains[level][None, :, None, None]))
-        return images[::-1][1:]  # images[level] has the size of details[level]
-
-    def _gaussian_bits(self, values: torch.Tensor, params: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Bits of the values under the mask, each a Gaussian of the net's (mean, scale) at its place."""
-        means, scales = params.chunk(2, dim=1)
-        likelihood = self.gaussian.likelihood_lower_bound(self.gaussian._likelihood(values, scales, means))
-        return -(torch.log2(likelihood) * mask).sum()
-
-    def bits(self, code: tuple, previous: tuple) -> torch.Tensor:
-        """Bits of one plane's quantised subbands `code`, given the previous plane's (zeros for a first)."""
-        low, details = code
-        lows = self.lows(low, details)
-        previous_lows = self.lows(*previous) if self.cross_plane else None
-        total = low.new_zeros(())
-        for first_pass in (True, False):
-            mask = _checkerboard(low, first_pass)
-            seen = torch.zeros_like(low) if first_pass else low * _checkerboard(low, True)
-            inputs = [seen, _checkerboard(low, True).expand_as(low)] + ([previous[0]] if self.cross_plane else [])
-            total = total + self._gaussian_bits(low, self.low_net(torch.cat(inputs, dim=1)), mask)
-        for level in reversed(range(self.levels)):
-            bands = details[level]
-            n, _, h, w = bands.shape
-            onehot = torch.zeros(n, self.levels, h, w, device=bands.device)
-            onehot[:, level] = 1
-            for first_pass in (True, False):
-                mask = _checkerboard(bands[:, :1], first_pass)
-                seen = torch.zeros_like(bands) if first_pass else bands * _checkerboard(bands[:, :1], True)
-                inputs = [lows[level], seen, _checkerboard(bands[:, :1], True).expand(n, 1, h, w), onehot]
-                if self.cross_plane:
-                    inputs += [previous_lows[level], previous[1][level]]
-                total = total + self._gaussian_bits(bands, self.net(torch.cat(inputs, dim=1)), mask)
-        return total
-
-    def training_loss(self, x: torch.Tensor, previous: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            code, code_previous = self.latent(x, step), self.latent(previous, step)
-        return self.bits(code, code_previous) / x.numel()
+class PyramidCandidate(WaveletPyramid):
+    """The package's wavelet pyramid, coding a scene's planes one after the other for the bake-off."""
 
     @torch.no_grad()
     def code_scene(self, planes: torch.Tensor, step: float) -> tuple[float, torch.Tensor]:
-        """(bits, decoded planes) of (K, 1, H, W) planes coded one after the other; the planes after the last
-        one with a non-zero value are not coded."""
-        low, details = self.latent(planes, step)
-        nonzero = (low.flatten(1) != 0).any(dim=1)
-        for bands in details:
+        """(bits, decoded planes) of (K, 1, H, W) planes; the planes after the last one with a non-zero
+        value are not coded."""
+        code = self.quantise(planes, step)
+        nonzero = (code[0].flatten(1) != 0).any(dim=1)
+        for bands in code[1]:
             nonzero |= (bands.flatten(1) != 0).any(dim=1)
         coded = int(nonzero.nonzero().max()) + 1 if nonzero.any() else 0
         bits = 8.0
         for k in range(coded):
-            code = (low[k:k + 1], [b[k:k + 1] for b in details])
-            previous = ((low[k - 1:k], [b[k - 1:k] for b in details]) if k else
-                        (torch.zeros_like(code[0]), [torch.zeros_like(b) for b in code[1]]))
-            bits += float(self.bits(code, previous))
-        return bits, _synthesise_all(self, low, details) * step
-
-
-def _synthesise_all(model: WaveletPyramid, low: torch.Tensor, details: list[torch.Tensor]) -> torch.Tensor:
-    image = low / model.low_gain
-    for level in reversed(range(model.levels)):
-        image = synthesise_2d(image, details[level] / model.gains[level][None, :, None, None])
-    return image
-
-
-def _checkerboard(like: torch.Tensor, first: bool) -> torch.Tensor:
-    """(1, 1, h, w) mask of the first pass's positions ((row + column) even), or of the second's."""
-    h, w = like.shape[-2:]
-    even = ((torch.arange(h)[:, None] + torch.arange(w)[None, :]) % 2 == 0).to(like.dtype)
-    return (even if first else 1 - even)[None, None]
-
-
-def _subband_gains(levels: int) -> tuple[float, list[list[float]]]:
-    """Synthesis norms of the low-pass band and of each level's three detail bands (finest level first)."""
-    size = 8 * 2 ** levels
-    zero = torch.zeros(1, 1, size, size)
-    low, details = zero, []
-    for _ in range(levels):
-        low, bands = analyse_2d(low)
-        details.append(bands)
-
-    def norm(low_band: torch.Tensor, bands: list[torch.Tensor]) -> float:
-        image = low_band
-        for level in reversed(range(levels)):
-            image = synthesise_2d(image, bands[level])
-        return float(image.norm())
-
-    def impulse(t: torch.Tensor, channel: int = 0) -> torch.Tensor:
-        t = torch.zeros_like(t)
-        t[0, channel, t.shape[2] // 2, t.shape[3] // 2] = 1.0
-        return t
-
-    low_gain = norm(impulse(low), [torch.zeros_like(b) for b in details])
-    gains = [[norm(torch.zeros_like(low), [impulse(b, o) if i == level else torch.zeros_like(b)
-                                            for i, b in enumerate(details)]) for o in range(3)]
-             for level in range(levels)]
-    return low_gain, gains
+            plane = (code[0][k:k + 1], [b[k:k + 1] for b in code[1]])
+            previous = (code[0][k - 1:k], [b[k - 1:k] for b in code[1]]) if k else self.zeros(plane)
+            bits += float(self.bits(plane, previous))
+        return bits, self.dequantise(code, step)
 
 
 CANDIDATES = {"gdn-hyperprior": GdnHyperprior, "hific-plane": hific_plane,
@@ -319,8 +203,8 @@ CANDIDATES = {"gdn-hyperprior": GdnHyperprior, "hific-plane": hific_plane,
               "wavelet-context": WaveletContext,
               "wavelet-phases": lambda: WaveletContext(phases=True),
               "wavelet-phases-hyperprior": lambda: WaveletContext(cross_plane=False, phases=True),
-              "wavelet-pyramid": WaveletPyramid,
-              "wavelet-pyramid-single": lambda: WaveletPyramid(cross_plane=False),
+              "wavelet-pyramid": PyramidCandidate,
+              "wavelet-pyramid-single": lambda: PyramidCandidate(cross_plane=False),
               "wavelet-hyperprior": lambda: WaveletContext(cross_plane=False)}
 
 
@@ -481,6 +365,12 @@ def train(name: str, args: argparse.Namespace, train_set: list[Planes], eval_set
         optimiser.load_state_dict(state["optimiser"])
         cpu_spent, step = state["cpu_seconds"], state["step"]
     params = sum(p.numel() for p in model.parameters())
+
+    def save() -> None:  # after every evaluation, so that an interrupted run resumes from there
+        torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "cpu_seconds": cpu_spent,
+                    "step": step}, state_file.with_suffix(".tmp"))
+        state_file.with_suffix(".tmp").replace(state_file)
+
     next_eval = cpu_spent
     budget = cpu_spent + args.minutes * 60 if args.resume else args.minutes * 60
     while True:
@@ -490,6 +380,7 @@ def train(name: str, args: argparse.Namespace, train_set: list[Planes], eval_set
             writer.writerows(rows)
             print(*report_lines(rows), f"({params / 1e6:.2f} M parameters)", flush=True)
             next_eval += args.eval_every
+            save()
         if cpu_spent >= budget:
             break
         started = time.process_time()
@@ -506,8 +397,7 @@ def train(name: str, args: argparse.Namespace, train_set: list[Planes], eval_set
             aux_optimiser.step()
         cpu_spent += time.process_time() - started
         step += 1
-    torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "cpu_seconds": cpu_spent,
-                "step": step}, state_file)
+    save()
 
 
 def main() -> None:

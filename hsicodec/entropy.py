@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import constriction
 import numpy as np
@@ -49,6 +49,7 @@ class CdfTables:
     cdf: np.ndarray  # (R, L) int32
     length: np.ndarray  # (R,) int32
     offset: np.ndarray  # (R,) int32
+    _categoricals: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("cdf", "length", "offset"):
@@ -99,8 +100,11 @@ class CdfTables:
         return np.diff(self.cdf[row, : self.length[row]]).astype(np.float64)
 
     def categorical(self, row: int) -> constriction.stream.model.Categorical:
-        """The constriction model that codes one row's symbols."""
-        return _model.Categorical(self.pmf(row), perfect=False)
+        """The constriction model that codes one row's symbols (built once per row)."""
+        model = self._categoricals.get(row)
+        if model is None:
+            model = self._categoricals[row] = _model.Categorical(self.pmf(row), perfect=False)
+        return model
 
 
 def _table_problem(cdf: np.ndarray, length: np.ndarray, offset: np.ndarray) -> str | None:
@@ -129,10 +133,17 @@ def encode_symbols(values: np.ndarray, rows: np.ndarray, tables: CdfTables) -> n
 
     Returns the compressed words (1-D ``np.uint32``).
     """
+    encoder = _queue.RangeEncoder()
+    encode_into(encoder, values, rows, tables)
+    return np.ascontiguousarray(encoder.get_compressed(), dtype=np.uint32)
+
+
+def encode_into(encoder: _queue.RangeEncoder, values: np.ndarray, rows: np.ndarray, tables: CdfTables) -> None:
+    """Append integer ``values``, each with table row ``rows``, to an open range coder: several calls
+    make one stream, decoded by as many :func:`decode_from` calls in the same order."""
     values = _as_int32(values)
     order, spans = _group(rows, values.shape, tables)
     sorted_values = values.ravel()[order]
-    encoder = _queue.RangeEncoder()
     escaped = []
     for row, start, stop in spans:
         symbols = sorted_values[start:stop].astype(np.int64) - tables.offset[row]
@@ -143,7 +154,14 @@ def encode_symbols(values: np.ndarray, rows: np.ndarray, tables: CdfTables) -> n
         escaped.append(np.flatnonzero(outliers) + start)
     escaped_at = np.concatenate(escaped) if escaped else np.empty(0, dtype=np.int64)
     _encode_escapes(encoder, sorted_values[escaped_at], _rows_at(spans, escaped_at), tables)
-    return np.ascontiguousarray(encoder.get_compressed(), dtype=np.uint32)
+
+
+def range_decoder(words: np.ndarray) -> _queue.RangeDecoder:
+    """A decoder over compressed words (1-D ``np.uint32``)."""
+    words = np.asarray(words)
+    if words.ndim != 1 or words.dtype != np.uint32:
+        raise ValueError(f"words must be a 1-D uint32 array, got {words.dtype} {words.shape}")
+    return _queue.RangeDecoder(np.ascontiguousarray(words))
 
 
 def decode_symbols(words: np.ndarray, rows: np.ndarray, tables: CdfTables) -> np.ndarray:
@@ -151,22 +169,34 @@ def decode_symbols(words: np.ndarray, rows: np.ndarray, tables: CdfTables) -> np
 
     Raises DecodeError when the words cannot be the coding of that many symbols.
     """
-    words = np.asarray(words)
-    if words.ndim != 1 or words.dtype != np.uint32:
-        raise ValueError(f"words must be a 1-D uint32 array, got {words.dtype} {words.shape}")
+    decoder = range_decoder(words)
+    values = decode_from(decoder, rows, tables)
+    check_exhausted(decoder)
+    return values
+
+
+def decode_from(decoder: _queue.RangeDecoder, rows: np.ndarray, tables: CdfTables) -> np.ndarray:
+    """The next values of a stream (inverse of one :func:`encode_into` call): int32 values with the shape
+    of ``rows``. Raises DecodeError when the stream cannot hold them."""
     rows = np.asarray(rows)
     order, spans = _group(rows, rows.shape, tables)
     try:
-        decoder = _queue.RangeDecoder(np.ascontiguousarray(words))
         values = _decode_sorted(decoder, spans, order.size, tables)
-        exhausted = decoder.maybe_exhausted()
     except (AssertionError, ValueError, KeyError, RuntimeError) as err:
         raise DecodeError(f"corrupt range-coded stream: {err}") from err
-    if not exhausted:
-        raise DecodeError("corrupt range-coded stream: data left over after the last symbol")
     out = np.empty(order.size, dtype=np.int32)
     out[order] = values
     return out.reshape(rows.shape)
+
+
+def check_exhausted(decoder: _queue.RangeDecoder) -> None:
+    """DecodeError unless the stream ends after the last value decoded."""
+    try:
+        exhausted = decoder.maybe_exhausted()
+    except (AssertionError, ValueError, RuntimeError) as err:
+        raise DecodeError(f"corrupt range-coded stream: {err}") from err
+    if not exhausted:
+        raise DecodeError("corrupt range-coded stream: data left over after the last symbol")
 
 
 def _as_int32(values: np.ndarray) -> np.ndarray:

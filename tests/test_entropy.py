@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import zlib
 
+import constriction
 import numpy as np
 import pytest
 import torch
 
 from hsicodec._compressai import EntropyBottleneck, GaussianConditional
-from hsicodec.entropy import CdfTables, decode_symbols, encode_symbols, symbol_checksum
+from hsicodec.entropy import (CdfTables, check_exhausted, decode_from, decode_symbols, encode_into, encode_symbols,
+                              range_decoder, symbol_checksum)
 from hsicodec.errors import DecodeError
 
 SCALES = np.exp(np.linspace(np.log(0.11), np.log(256.0), 64))
@@ -142,3 +144,16 @@ def test_invalid_tables_and_rows_are_refused(gaussian_tables):
 def test_symbol_checksum_is_crc32_of_little_endian_int32():
     values = np.array([[1, -2], [300000, 0]], dtype=np.int64)
     assert symbol_checksum(values) == zlib.crc32(np.array([1, -2, 300000, 0], "<i4").tobytes())
+
+
+def test_several_calls_make_one_stream_decoded_in_the_same_order(gaussian_tables):
+    tables = gaussian_tables
+    rng = np.random.default_rng(3)
+    parts = [(rng.integers(-40, 40, size=n), rng.integers(0, tables.rows, size=n)) for n in (5, 300, 1)]
+    encoder = constriction.stream.queue.RangeEncoder()
+    for values, rows in parts:
+        encode_into(encoder, values, rows, tables)
+    decoder = range_decoder(np.asarray(encoder.get_compressed(), dtype=np.uint32))
+    for values, rows in parts:
+        np.testing.assert_array_equal(decode_from(decoder, rows, tables), values)
+    check_exhausted(decoder)

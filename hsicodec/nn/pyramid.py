@@ -1,0 +1,179 @@
+"""The wavelet-pyramid plane codec's model: fixed CDF 9/7 subbands and a learned probability model P.
+
+E and G are the CDF 9/7 wavelet over `levels` levels (fixed, invertible, each
+subband scaled by its synthesis norm so that one quantisation step is the
+equal-slope split of bits between subbands). P codes a plane's quantised
+subbands coarse to fine, each level in two checkerboard passes; every value's
+Gaussian (mean, scale) comes from one small net given what a decoder already
+has: the low-pass image of its level (rebuilt from the coarser levels), the
+values of its level decoded so far, and, with `cross_plane`, the previous KLT
+plane's low-pass image and values at that level. There is no hyper-latent, so
+no side bits. `walk` is the one traversal that training (bits), the encoder
+and the decoder share.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from hsicodec._compressai import GaussianConditional
+from hsicodec.nn.wavelet import analyse_2d, synthesise_2d
+
+Code = tuple[torch.Tensor, list[torch.Tensor]]
+"""A plane's quantised subbands: the low-pass band (N, 1, h, w) and each level's details (N, 3, ., .),
+finest level first; integer values in a float tensor."""
+
+Visit = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], None]
+"""visit(level, values, params, mask): one pass's level (`levels` for the low-pass band), its values (filled
+in place by a decoder), the net's (means, scales) for every position, and the (1, 1, h, w) mask of the
+positions this pass codes."""
+
+
+class WaveletPyramid(nn.Module):
+    """P of the wavelet-pyramid codec (module doc); `quantise` and `dequantise` are E and G."""
+
+    def __init__(self, levels: int = 5, width: int = 32, cross_plane: bool = True) -> None:
+        super().__init__()
+        self.levels = levels
+        self.cross_plane = cross_plane
+        low_gain, gains = _subband_gains(levels)
+        self.register_buffer("low_gain", torch.tensor(low_gain), persistent=False)
+        self.register_buffer("gains", torch.tensor(gains), persistent=False)  # (levels, 3)
+        inputs = 1 + 3 + 1 + levels + (4 if cross_plane else 0)
+        self.net = nn.Sequential(
+            nn.Conv2d(inputs, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, 6, 3, padding=1))
+        self.low_net = nn.Sequential(
+            nn.Conv2d(2 + (1 if cross_plane else 0), width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, 2, 3, padding=1))
+        self.gaussian = GaussianConditional(None)
+
+    @property
+    def stride(self) -> int:
+        """Planes are coded in sizes that are multiples of this."""
+        return 2 ** self.levels
+
+    def quantise(self, x: torch.Tensor, step: torch.Tensor | float) -> Code:
+        """Planes (N, 1, H, W), H and W multiples of `stride`, quantised at step D: round(subband * gain / D)."""
+        low, details = x / step, []
+        for level in range(self.levels):
+            low, bands = analyse_2d(low)
+            details.append(torch.round(bands * self.gains[level][None, :, None, None]))
+        return torch.round(low * self.low_gain), details
+
+    def dequantise(self, code: Code, step: torch.Tensor | float) -> torch.Tensor:
+        """The planes a code at step D stands for (or subbands in its units, such as `centroid`'s)."""
+        low, details = code
+        image = low / self.low_gain
+        for level in reversed(range(self.levels)):
+            image = synthesise_2d(image, details[level] / self.gains[level][None, :, None, None])
+        return image * step
+
+    def zeros(self, like: Code) -> Code:
+        """A code of zeros shaped like `like`: what a first plane is coded after."""
+        return torch.zeros_like(like[0]), [torch.zeros_like(b) for b in like[1]]
+
+    def lows(self, code: Code) -> list[torch.Tensor]:
+        """The low-pass image of every level (finest first), each of its details' size."""
+        low, details = code
+        images = [low / self.low_gain]
+        for level in reversed(range(1, self.levels)):
+            images.append(synthesise_2d(images[-1], details[level] / self.gains[level][None, :, None, None]))
+        return images[::-1]
+
+    def walk(self, code: Code, previous: Code, visit: Visit, skip: frozenset[int] = frozenset()) -> None:
+        """Visit every pass of a plane's code in coding order, given the previous plane's code. A decoder
+        passes a code of zeros and fills each pass's masked values in `visit`: every pass sees only the
+        values of the passes before it. The levels in `skip` (all zeros; the low-pass band is level
+        `levels`) are not visited."""
+        low, details = code
+        first = _checkerboard(low, True)
+        for first_pass in (True, False) if self.levels not in skip else ():
+            seen = low * first if not first_pass else torch.zeros_like(low)
+            inputs = [seen, first.expand_as(low)] + ([previous[0]] if self.cross_plane else [])
+            visit(self.levels, low, self.low_net(torch.cat(inputs, dim=1)), _checkerboard(low, first_pass))
+        image = low / self.low_gain
+        previous_lows = self.lows(previous) if self.cross_plane else None
+        for level in reversed(range(self.levels)):
+            bands = details[level]
+            n, _, h, w = bands.shape
+            onehot = torch.zeros(n, self.levels, h, w, dtype=bands.dtype, device=bands.device)
+            onehot[:, level] = 1
+            first = _checkerboard(bands, True)
+            for first_pass in (True, False) if level not in skip else ():
+                seen = bands * first if not first_pass else torch.zeros_like(bands)
+                inputs = [image, seen, first.expand(n, 1, h, w), onehot]
+                if self.cross_plane:
+                    inputs += [previous_lows[level], previous[1][level]]
+                visit(level, bands, self.net(torch.cat(inputs, dim=1)), _checkerboard(bands, first_pass))
+            image = synthesise_2d(image, bands / self.gains[level][None, :, None, None])
+
+    def bits(self, code: Code, previous: Code) -> torch.Tensor:
+        """Bits of a plane's code under P (differentiable in P's weights), given the previous plane's."""
+        total = []
+
+        def add(level: int, values: torch.Tensor, params: torch.Tensor, mask: torch.Tensor) -> None:
+            means, scales = params.chunk(2, dim=1)
+            likelihood = self.gaussian.likelihood_lower_bound(self.gaussian._likelihood(values, scales, means))
+            total.append(-(torch.log2(likelihood) * mask).sum())
+
+        self.walk(code, previous, add)
+        return torch.stack(total).sum()
+
+    def training_loss(self, x: torch.Tensor, previous: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+        """Bits per pixel of planes x (N, 1, H, W) at steps D (N, 1, 1, 1), coded after the planes
+        `previous` (zeros for a first plane). Only P learns: the code is fixed data."""
+        with torch.no_grad():
+            code, code_previous = self.quantise(x, step), self.quantise(previous, step)
+        return self.bits(code, code_previous) / x.numel()
+
+
+def centroid(values: torch.Tensor, params: torch.Tensor, lower_scale: float) -> torch.Tensor:
+    """The mean of each value's Gaussian (P's mean and scale) within its quantisation bin [q - 1/2, q + 1/2]:
+    the reconstruction of least squared error under P, pulled from q towards P's mean."""
+    means, scales = params.chunk(2, dim=1)
+    scales = scales.clamp_min(lower_scale)
+    normal = torch.distributions.Normal(torch.zeros((), dtype=values.dtype), torch.ones((), dtype=values.dtype))
+    below, above = (values - 0.5 - means) / scales, (values + 0.5 - means) / scales
+    mass = (normal.cdf(above) - normal.cdf(below)).clamp_min(1e-12)
+    shift = scales * (normal.log_prob(below).exp() - normal.log_prob(above).exp()) / mass
+    return torch.minimum(torch.maximum(means + shift, values - 0.5), values + 0.5)
+
+
+def _checkerboard(like: torch.Tensor, first: bool) -> torch.Tensor:
+    """(1, 1, h, w) mask of the first pass's positions ((row + column) even), or of the second's."""
+    h, w = like.shape[-2:]
+    even = ((torch.arange(h)[:, None] + torch.arange(w)[None, :]) % 2 == 0).to(like.dtype)
+    return (even if first else 1 - even)[None, None]
+
+
+def _subband_gains(levels: int) -> tuple[float, list[list[float]]]:
+    """Synthesis norms of the low-pass band and of each level's three detail bands (finest level first)."""
+    size = 8 * 2 ** levels
+    zero = torch.zeros(1, 1, size, size)
+    low, details = zero, []
+    for _ in range(levels):
+        low, bands = analyse_2d(low)
+        details.append(bands)
+
+    def norm(low_band: torch.Tensor, bands: list[torch.Tensor]) -> float:
+        image = low_band
+        for level in reversed(range(levels)):
+            image = synthesise_2d(image, bands[level])
+        return float(image.norm())
+
+    def impulse(t: torch.Tensor, channel: int = 0) -> torch.Tensor:
+        t = torch.zeros_like(t)
+        t[0, channel, t.shape[2] // 2, t.shape[3] // 2] = 1.0
+        return t
+
+    low_gain = norm(impulse(low), [torch.zeros_like(b) for b in details])
+    gains = [[norm(torch.zeros_like(low), [impulse(b, o) if i == level else torch.zeros_like(b)
+                                            for i, b in enumerate(details)]) for o in range(3)]
+             for level in range(levels)]
+    return low_gain, gains
