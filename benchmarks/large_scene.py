@@ -1,6 +1,6 @@
 """Peak memory and throughput of compress/decompress on scenes mosaicked from real ones.
 
-    python benchmarks/large_scene.py [--sizes 512 2048] [--bands 200] [--refine N] [--work /tmp/hsicodec-bench]
+    python benchmarks/large_scene.py [--sizes 512 2048] [--bands 200] [--rate 1] [--work /tmp/hsicodec-bench]
 
 Builds int16 ENVI (BSQ) mosaics of 90x90 blocks cut from the real >= 200-band
 scenes of ../shared/data (ABU AVIRIS scenes, GatorSense AVIRIS), flipped and
@@ -10,7 +10,7 @@ child process that reports its own peak RSS (VmHWM, Linux), and, in the same
 run, coded with band-wise JPEG 2000 (OpenJPEG through GDAL's JP2OpenJPEG, at
 the rate hsicodec reached) and decoded back to ENVI, so that the figures can
 be read as ratios that hold on a noisy machine. Prints one line per run.
-hsicodec compresses with its defaults, or with `compress --refine N` when given.
+hsicodec compresses with its defaults, or at `--rate`.
 """
 from __future__ import annotations
 
@@ -97,10 +97,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[2048])
     parser.add_argument("--bands", type=int, default=200)
-    parser.add_argument("--refine", type=int, help="compress --refine N (default: compress's own default)")
+    parser.add_argument("--rate", type=float, help="compress -r (default: compress's own default)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/hsicodec-bench"))
     args = parser.parse_args()
-    refine = [] if args.refine is None else ["--refine", str(args.refine)]
+    rate = [] if args.rate is None else ["-r", str(args.rate)]
     args.work.mkdir(parents=True, exist_ok=True)
     blocks = source_blocks(args.bands)
     print(f"{len(blocks)} real source scenes with >= {args.bands} bands", flush=True)
@@ -109,7 +109,7 @@ def main() -> None:
         build_mosaic(scene, size, args.bands, blocks)
         raw_mb = size * size * args.bands * 2 / 1e6
         packed, restored = args.work / f"mosaic_{size}.hsic", args.work / f"restored_{size}.hdr"
-        seconds, rss = run(["compress", str(scene), "-o", str(packed), *refine])
+        seconds, rss = run(["compress", str(scene), "-o", str(packed), *rate])
         print(f"compress   {size}x{size}x{args.bands} int16 ({raw_mb:.0f} MB): {seconds:.1f} s, "
               f"{raw_mb / seconds:.2f} MB/s, peak RSS {rss:.0f} MiB, {packed.stat().st_size} bytes", flush=True)
         ours_compress = seconds

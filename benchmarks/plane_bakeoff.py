@@ -1,11 +1,11 @@
 """Bake-off of spatial codecs for KLT planes: rate-distortion against CPU-minutes of training.
 
 Each candidate codes one KLT plane at a time at its native amplitude: the plane
-is divided by a quantisation step D before E and G's output multiplied by it,
-so one trained network covers every rate and every plane, and one D for all
-planes of a scene is the equal-slope split of bits (orthonormal rows). The
-loss is bits per pixel + LAMBDA * MSE / D**2: at unit step in the scaled
-domain, the slope of an entropy-coded uniform quantiser (6 / ln 2).
+is divided by a quantisation step D before the fixed CDF 9/7 wavelet (E and G),
+so one trained P covers every rate and every plane, and one D for all planes
+of a scene is the equal-slope split of bits (orthonormal rows). The loss is
+bits per pixel. (The learned-transform candidates of docs/core-bakeoff.md,
+GDN and HiFiC's E and G, ran from this script as of commit eab5b4d.)
 
 Every `--eval-every` CPU-seconds the candidate codes all planes of the eval
 scenes of 256 x 256 at several D (bits from its entropy models; the planes
@@ -16,7 +16,7 @@ interpolated at 0.2, 0.4, 1 and 2 bpp, their difference averaged over the
 scenes, as training goes. Neither side counts the KLT basis and mean (the same
 for both).
 
-    python benchmarks/plane_bakeoff.py --candidates gdn-hyperprior hific-plane --minutes 30 -o runs/bakeoff
+    python benchmarks/plane_bakeoff.py --candidates wavelet-pyramid --minutes 30 -o runs/bakeoff
 
 Writes OUT/curves.csv (one row per candidate, CPU-minute, scene and D) and
 OUT/<candidate>.pt (the last state, to continue from with --resume).
@@ -37,48 +37,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hsicodec._compressai import EntropyBottleneck, GaussianConditional  # installs the compressai shim first
-from compressai.layers import GDN
-from hsicodec.nn.hific import HiFiC, HificConfig, Hyperprior
+from hsicodec._compressai import EntropyBottleneck, GaussianConditional
+from hsicodec.errors import InputError
 from hsicodec.nn.pyramid import WaveletPyramid
 from hsicodec.nn.wavelet import Wavelet97
-from hsicodec.training.scenes import load_scene
+from hsicodec.frontend import fit_front_end
+from hsicodec.io import open_scene
+from hsicodec.klt import SpectralStats
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 COMPONENTS = 16
-LAMBDA = 6 / math.log(2)
 STEP_RANGE = (1e-3, 0.2)  # D, in plane units (cube normalised to [0, 1])
 EVAL_STEPS = (0.4, 0.2, 0.1, 0.05, 0.025, 0.012, 0.006, 0.003, 0.0015)
 J2K_LEVELS = (20, 24, 27, 30, 34, 38, 42, 46, 50, 54, 58, 62, 66, 70, 76, 82, 90)
 REPORT_RATES = (0.2, 0.4, 1.0, 2.0)  # bpp of the planes (all of them together, over H x W)
-
-
-class GdnHyperprior(nn.Module):
-    """Ballé et al. 2018 transforms (GDN / IGDN, 5x5 convs, stride 16) with HiFiC's mean-scale P."""
-
-    STRIDE = 16
-
-    def __init__(self, width: int = 64, latent: int = 96) -> None:
-        super().__init__()
-        def down(i: int, o: int) -> nn.Conv2d:
-            return nn.Conv2d(i, o, 5, stride=2, padding=2)
-
-        def up(i: int, o: int) -> nn.ConvTranspose2d:
-            return nn.ConvTranspose2d(i, o, 5, stride=2, padding=2, output_padding=1)
-
-        self.encoder = nn.Sequential(down(1, width), GDN(width), down(width, width), GDN(width),
-                                     down(width, width), GDN(width), down(width, latent))
-        self.generator = nn.Sequential(up(latent, width), GDN(width, inverse=True), up(width, width),
-                                       GDN(width, inverse=True), up(width, width), GDN(width, inverse=True),
-                                       up(width, 1))
-        self.hyperprior = Hyperprior(HificConfig(latent_channels=latent, hyper_channels=width))
-
-    forward = HiFiC.forward  # the same coding path: E, P's hyperprior, G
-
-
-def hific_plane() -> HiFiC:
-    """HiFiC's topology (channel norm + ReLU, residual G) at the shipped `small` widths, one plane in."""
-    return HiFiC(HificConfig(in_channels=1, latent_channels=96, hyper_channels=64, signal_gain=1.0))
 
 
 def slice_order(level_channels: list[int], phases: bool) -> tuple[list[int], list[int]]:
@@ -198,9 +170,7 @@ class PyramidCandidate(WaveletPyramid):
         return bits, self.dequantise(code, step)
 
 
-CANDIDATES = {"gdn-hyperprior": GdnHyperprior, "hific-plane": hific_plane,
-              "gdn-small": lambda: GdnHyperprior(width=32, latent=64),
-              "wavelet-context": WaveletContext,
+CANDIDATES = {"wavelet-context": WaveletContext,
               "wavelet-phases": lambda: WaveletContext(phases=True),
               "wavelet-phases-hyperprior": lambda: WaveletContext(cross_plane=False, phases=True),
               "wavelet-pyramid": PyramidCandidate,
@@ -215,8 +185,17 @@ class Planes:
     truncated: float  # per-pixel squared error of the components left out (same for every codec)
 
 
-def scene_planes(split: str, min_size: int) -> list[Planes]:
-    """KLT planes of every scene of `split` at least `min_size` pixels on each side."""
+def klt_planes(path: Path, var: str | None) -> np.ndarray:
+    """Every KLT plane of a scene (hsicodec's front-end)."""
+    with open_scene(path, var) as reader:
+        cube = reader.read(0, 0, *reader.shape[:2])
+    stats = SpectralStats(cube.shape[2])
+    stats.update(cube.reshape(-1, cube.shape[2]))
+    return fit_front_end(stats).planes(cube)
+
+
+def scene_planes(split: str, min_size: int, components: int = COMPONENTS) -> list[Planes]:
+    """The first `components` KLT planes of every scene of `split` at least `min_size` pixels on each side."""
     found = []
     for entry in json.loads((DATA / "manifest.json").read_text()):
         shape = entry.get("shape_hwb")
@@ -225,10 +204,13 @@ def scene_planes(split: str, min_size: int) -> list[Planes]:
         files = [DATA / f for f in entry["files"]]
         path = next((f for f in files if f.suffix == ".hdr"), files[0])
         var = entry.get("var") if str(entry.get("var", "")).isidentifier() else None
-        scene = load_scene(path, "klt", COMPONENTS, var)
-        total = load_scene(path, "klt", min(shape[2], 256), var).planes
-        found.append(Planes(entry["id"], scene.planes,
-                            float((total[COMPONENTS:].astype(np.float64) ** 2).mean(axis=(1, 2)).sum())))
+        try:
+            total = klt_planes(path, var)
+        except InputError as err:  # e.g. a .mat scene stored as a 2-D matrix of spectra
+            print(f"left out: {err}", flush=True)
+            continue
+        found.append(Planes(entry["id"], total[:components],
+                            float((total[components:].astype(np.float64) ** 2).mean(axis=(1, 2)).sum())))
     return found
 
 
@@ -249,15 +231,6 @@ def patches(train: list[Planes], batch: int, size: int,
             torch.from_numpy(steps)[:, None, None, None])
 
 
-def loss_of(model: nn.Module, x: torch.Tensor, previous: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
-    if hasattr(model, "training_loss"):
-        return model.training_loss(x, previous, step)
-    out = model(x / step)
-    pixels = x.shape[0] * x.shape[-1] * x.shape[-2]
-    scaled_mse = F.mse_loss(out.x_hat, x / step)
-    return out.bits() / pixels + LAMBDA * scaled_mse
-
-
 @torch.no_grad()
 def code_planes(model: nn.Module, planes: np.ndarray, step: float) -> tuple[float, float]:
     """(bits, per-pixel squared error summed over planes) of every plane at step D (eval: rounded y)."""
@@ -265,11 +238,7 @@ def code_planes(model: nn.Module, planes: np.ndarray, step: float) -> tuple[floa
     k, h, w = planes.shape
     pad = 64
     x = F.pad(torch.from_numpy(planes)[:, None], (0, -w % pad, 0, -h % pad), mode="reflect")
-    if hasattr(model, "code_scene"):
-        bits, x_hat = model.code_scene(x, step)
-    else:  # eval-mode likelihoods: y and z rounded, as the range coder codes them
-        out = model(x / step)
-        bits, x_hat = float(out.bits()), out.x_hat * step
+    bits, x_hat = model.code_scene(x, step)
     x_hat = x_hat[..., :h, :w]
     error = float(((x_hat[:, 0].double() - torch.from_numpy(planes).double()) ** 2).mean(dim=(1, 2)).sum())
     model.train()
@@ -385,7 +354,7 @@ def train(name: str, args: argparse.Namespace, train_set: list[Planes], eval_set
             break
         started = time.process_time()
         x, previous, d = patches(train_set, args.batch, args.patch, rng)
-        loss = loss_of(model, x, previous, d)
+        loss = model.training_loss(x, previous, d)
         optimiser.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(main, 1.0)
@@ -406,7 +375,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=30.0, help="CPU-minutes of training per candidate")
     parser.add_argument("--eval-every", type=float, default=300.0, help="CPU-seconds between evaluations")
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--patch", type=int, default=128)
+    parser.add_argument("--patch", type=int, default=128, help="crop size; smaller scenes are left out")
+    parser.add_argument("--train-components", type=int, default=COMPONENTS,
+                        help="KLT planes of each training scene to crop from (eval: always the first 16)")
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
@@ -421,7 +392,7 @@ def main() -> None:
         return
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    train_set = scene_planes("train", args.patch)
+    train_set = scene_planes("train", args.patch, args.train_components)
     eval_set = scene_planes("eval", 256)
     anchors = {s.name: jpeg2000_curve(s.planes) for s in eval_set}
     print(f"{len(train_set)} training scenes, {len(eval_set)} eval scenes", flush=True)

@@ -1,10 +1,8 @@
-"""Rate-distortion benchmark: hsicodec's models against JPEG 2000 baselines, at matched rates.
+"""Rate-distortion benchmark: hsicodec against JPEG 2000 baselines, at matched rates.
 
-Every scene is compressed with every applicable model at its own rate, and as
-`compress -r RATE` does (the best model for the rate, its latent step set to
-reach it) at a grid of rates, also with the best model of each architecture
-(one rate-distortion curve per family: HiFiC-opt, HiFiCSE, HiFiC3D) (bpp counts every byte of the .hsic file); it is
-also coded with band-wise JPEG 2000 and PCA + JPEG 2000 at those rates. Gaps are taken at matched bpp: a baseline's PSNR (or spectral
+Every scene is compressed as `compress -r RATE` does at a grid of rates (bpp
+counts every byte of the .hsic file); it is also coded with band-wise JPEG 2000
+and PCA + JPEG 2000 at those rates. Gaps are taken at matched bpp: a baseline's PSNR (or spectral
 angle) is interpolated, linearly in log(bpp), at the rate the model reached,
 between baseline points above the scene's floor: each band sent as its mean.
 Scenes are read whole (the baselines need the cube in memory).
@@ -27,9 +25,8 @@ from hsicodec.codec import compress_scene, nodata_mask
 from hsicodec.container import rate_figures
 from hsicodec.io import SceneReader
 from hsicodec.io.atomic import staged
-from hsicodec.latent_coding import LatentCoder
-from hsicodec.latent_refinement import REFINE_ITERATIONS
 from hsicodec.metrics import quality
+from hsicodec.plane_coding import PlaneCoder
 from hsicodec.verify import verify_file
 
 BASELINES: dict[str, Callable] = {"JPEG 2000": jpeg2000_bandwise, "PCA + JPEG 2000": pca_jpeg2000}
@@ -43,31 +40,16 @@ FLOOR_MARGIN_DB = 0.01
 BRACKET_FACTORS = (0.97, 0.9)
 """A baseline lands a little off the rate asked. Where its curve then has no point below (above) a rate of
 ours, it is coded again at that rate times (over) these factors in turn, until it has."""
-FAMILIES = {"hific": "HiFiC-opt", "hificse": "HiFiCSE", "hific3d": "HiFiC3D"}  # arch -> label in reports
-
-
-def family_method(arch: str) -> str:
-    """The report's name for the `compress -r` curve of one architecture, e.g. 'HiFiCSE -r'."""
-    return f"{FAMILIES.get(arch, arch)} -r"
-
-
-def is_curve(method: str) -> bool:
-    """Whether a report's method is a rate-distortion curve (a `-r` method or a baseline), not a model at
-    its own rate."""
-    return method in BASELINES or method.endswith(" -r")
 
 
 def is_ours(method: str) -> bool:
-    """Whether a report's method is one of our models (at its own rate or a `-r` curve)."""
+    """Whether a report's method is one of ours (`hsicodec -r` or `NAME -r`)."""
     return method not in BASELINES and method != BAND_MEANS
 
 
-CURVE_COLOURS = {RATE_CONTROLLED: "black", family_method("hificse"): "tab:green",
-                 family_method("hific"): "tab:blue", family_method("hific3d"): "tab:orange",
-                 "JPEG 2000": "tab:red", "PCA + JPEG 2000": "tab:purple", BAND_MEANS: "0.35"}
+CURVE_COLOURS = {RATE_CONTROLLED: "black", "JPEG 2000": "tab:red", "PCA + JPEG 2000": "tab:purple", BAND_MEANS: "0.35"}
 """The plots' colour of each curve a report usually has; any other (`-m NAME -r`) takes one of SPARE_COLOURS."""
 SPARE_COLOURS = ("tab:cyan", "tab:brown", "tab:pink", "tab:olive", "tab:gray")
-OWN_RATE = "a model at its own rate"
 FLOOR = "band means (floor)"
 
 
@@ -85,20 +67,15 @@ class Point:
     sam: float
 
 
-def model_point(reader: SceneReader, name: str, entry: ModelEntry, coder: LatentCoder,
-                rate: float | None = None, method: str | None = None,
-                refine_iterations: int = REFINE_ITERATIONS) -> Point:
-    """Compress the scene with a model (to `rate` bpp when given, else at the model's own rate) to a
-    temporary .hsic, decode it and measure; a rate-controlled point is its family's unless `method`
-    names its curve."""
+def model_point(reader: SceneReader, name: str, entry: ModelEntry, coder: PlaneCoder, rate: float,
+                method: str) -> Point:
+    """Compress the scene with a model to `rate` bpp in a temporary .hsic, decode it and measure."""
     with tempfile.TemporaryDirectory() as tmp:
         packed = Path(tmp) / "scene.hsic"
-        compress_scene(reader, packed, entry, coder, target_bpp=rate, refine_iterations=refine_iterations)
+        compress_scene(reader, packed, entry, coder, rate)
         figures = rate_figures(packed.stat().st_size, reader.shape, reader.storage_bytes)
         measured = verify_file(packed, reader, coder)
-    target = entry.target_bpp if rate is None else rate
-    method = method or (entry.name if rate is None else family_method(entry.arch))
-    return Point(name, method, entry.name, target, figures["bpp"], measured["psnr"], measured["ssim"],
+    return Point(name, method, entry.name, rate, figures["bpp"], measured["psnr"], measured["ssim"],
                  measured["sam"])
 
 
@@ -191,10 +168,9 @@ def read_csv(path: Path) -> list[Point]:
 
 
 def ours(points: list[Point]) -> list[tuple[str, float]]:
-    """(method, target bpp) of every row of ours: the `hsicodec -r` rows by rate, each family's -r rows,
-    then each model at its own rate."""
+    """(method, target bpp) of every row of ours: the `hsicodec -r` rows by rate, then each named model's."""
     keys = {(p.method, p.target_bpp) for p in points if is_ours(p.method)}
-    return sorted(keys, key=lambda k: (k[0] != RATE_CONTROLLED, not is_curve(k[0]), k[0], k[1]))
+    return sorted(keys, key=lambda k: (k[0] != RATE_CONTROLLED, k[0], k[1]))
 
 
 def gaps(points: list[Point]) -> list[dict]:
@@ -268,23 +244,19 @@ def _signed(value: float, matched: int, scenes: int) -> str:
 
 
 def plot_styles(methods: Iterable[str]) -> dict[str, dict]:
-    """Matplotlib line arguments per method, the same in every panel: each curve (a `-r` method or a
-    baseline, dashed) in a colour of its own, `hsicodec -r` wide beneath the family it picks; the models
-    at their own rates as grey crosses under one label; the band-means floor a dotted line across."""
+    """Matplotlib line arguments per method, the same in every panel: each curve (ours, or a baseline,
+    dashed) in a colour of its own, `hsicodec -r` wide; the band-means floor a dotted line across."""
     spare = itertools.cycle(SPARE_COLOURS)
     styles = {}
     for method in sorted(set(methods)):
         if method == BAND_MEANS:
             styles[method] = {"color": CURVE_COLOURS[BAND_MEANS], "linestyle": ":", "linewidth": 1.0,
                               "label": FLOOR, "zorder": 0}
-        elif is_curve(method):
+        else:
             styles[method] = {"color": CURVE_COLOURS.get(method) or next(spare), "marker": "o", "markersize": 3,
                               "linestyle": "--" if method in BASELINES else "-", "label": method,
                               "linewidth": 3.0 if method == RATE_CONTROLLED else 1.3,
                               "zorder": 2 if method == RATE_CONTROLLED else 3}
-        else:
-            styles[method] = {"color": "0.6", "marker": "x", "markersize": 4, "linestyle": "none",
-                              "label": OWN_RATE, "zorder": 1}
     return styles
 
 
@@ -318,7 +290,7 @@ def plot(points: list[Point], metric: str, path: Path) -> None:
         axes.set_xlabel("bpp (every byte of the file)")
         axes.set_ylabel(label)
         axes.grid(True, alpha=0.3)
-    order = sorted(legend, key=lambda name: (name == FLOOR, name == OWN_RATE, name in BASELINES,
+    order = sorted(legend, key=lambda name: (name == FLOOR, name in BASELINES,
                                              name != RATE_CONTROLLED, name))
     figure.legend([legend[name] for name in order], order, loc="outside lower center", ncols=min(4, len(order)),
                   fontsize=8)

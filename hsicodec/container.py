@@ -1,6 +1,6 @@
-"""The `.hsic` container, version 4 (byte layout: docs/format.md).
+"""The `.hsic` container, version 5 (byte layout: docs/format.md).
 
-A fixed little-endian header (magic, version, scene shape, model) with its own
+A fixed little-endian header (magic, version, scene shape, model, quantisation step) with its own
 CRC32, then length-prefixed sections, each with a CRC32, ending with an END
 section. Tiles are independent sections, so they can be written one at a time
 and read in any order. Nothing from a file is ever evaluated: metadata is JSON
@@ -27,34 +27,26 @@ import numpy as np
 from hsicodec.errors import ContainerError
 
 MAGIC = b"\x89HSIC\r\n\x1a"
-MAJOR = 4
+MAJOR = 5
 MINOR = 0
-READABLE_MAJORS = (1, 2, 3, 4)
-"""1.x files are read as latent_step 1 (2.0 added the step), 1.x and 2.x files as plane_gain 1 (3.0 added
-the gain), files before 4.0 as one plane group (4.0 added the groups); a reader of an older major would
-misread any of them."""
 
 MAX_BANDS = 65535
 MAX_TILE_SIZE = 65535
 MAX_COMPONENTS = 65535
 MAX_HEADER_SIZE = 1 << 20
 MAX_METADATA_SIZE = 1 << 26
-MAX_LATENT_ELEMENTS = (1 << 31) - 1
-BASIS_ERROR_BUDGET = 1e-5
-"""Per-band MSE (normalised scene) that the stored basis may add: 50 dB below the peak, far below the
-codec's own error (25-35 dB): on a 205-band AVIRIS scene, 60 dB cost 58% more basis bytes for no PSNR gain."""
+BASIS_SHARE = 0.05
+"""The stored basis may add this share of one plane's quantisation error (D**2 / 12) to the per-band MSE:
+a fixed budget would cap the quality (1e-5, 50 dB below the peak, capped a CAVE scene at 54 dB) or waste
+bytes at low rates."""
 MAX_MEAN_EXPONENT = -2
 """The mean spectrum (normalised units, in [0, 1]) is stored in steps of at most 2**-2."""
 MAX_LEVEL = (1 << 30) - 1
 """Basis rows are stored as int16 in [-32767, 32767] times a power of two."""
 MIN_EXPONENT, MAX_EXPONENT = -149, 113
 """Range of a basis row's power-of-two exponent (keeps q * 2**e exact in float32)."""
-MIN_LATENT_STEP, MAX_LATENT_STEP = 2.0**-4, 2.0**6
-"""Range of the latent quantisation step (1 = the step the model was trained with)."""
-MIN_PLANE_GAIN, MAX_PLANE_GAIN = 2.0**-4, 2.0**4
-"""Range of the gain applied to the network's planes (1 = the planes as the front-end makes them)."""
-MAX_PLANE_GROUPS = 15
-"""Plane groups after the first that a header may declare."""
+MIN_STEP, MAX_STEP = 2.0**-30, 2.0**4
+"""Range of the quantisation step D (normalised scene units)."""
 
 
 class SectionId(IntEnum):
@@ -76,16 +68,12 @@ _KNOWN_SECTIONS = frozenset(SectionId)
 
 _PREFIX = struct.Struct("<8sHHI")  # magic, major, minor, header_size
 _FIELDS = struct.Struct("<5IBB32sH")  # H, W, B, tile, K, dtype, byteorder, sha256, name length
-_STEP = struct.Struct("<d")  # latent_step, after the model name (2.0)
-_GAIN = struct.Struct("<d")  # plane_gain, after latent_step (3.0)
-_GROUP_COUNT = struct.Struct("<H")  # plane groups after the first, after plane_gain (4.0)
-_GROUP = struct.Struct("<HHdd")  # first plane, planes, latent_step, plane_gain
+_STEP = struct.Struct("<d")  # quantisation step D, after the model name
 _SECTION = struct.Struct("<HQ")  # id, payload length
 _CRC = struct.Struct("<I")
 _NORM = struct.Struct("<dd")
 _BASIS_HEAD = struct.Struct("<II")  # K, B
-_TILE_HEAD = struct.Struct("<11IIQQBQ")  # geometry, shapes, symbol crc, word counts, mask flag, mask bytes
-_GROUP_STREAMS = struct.Struct("<7IQQ")  # a further group's latent shapes, symbol crc, word counts (4.0)
+_TILE_HEAD = struct.Struct("<5IIQBQ")  # geometry, value crc, word count, mask flag, mask bytes
 _TILE_SECTION_MIN = _SECTION.size + _TILE_HEAD.size + _CRC.size
 
 Rect = tuple[int, int, int, int]
@@ -98,20 +86,10 @@ def tile_rects(height: int, width: int, tile_size: int) -> list[Rect]:
             for r in range(0, height, tile_size) for c in range(0, width, tile_size)]
 
 
-@dataclass(frozen=True)
-class PlaneGroup:
-    """Planes ``first`` ... ``first + planes - 1``, coded through the network on their own (in its leading
-    channels, the others zero) at their own latent step and plane gain (`hsicodec.plane_groups`)."""
-
-    first: int
-    planes: int
-    latent_step: float
-    plane_gain: float
-
-
 @dataclass
 class FileHeader:
-    """Scene shape, source sample type, tiling and model of a `.hsic` file."""
+    """Scene shape, source sample type, tiling, model, coded planes K and quantisation step D of a `.hsic`
+    file."""
 
     height: int
     width: int
@@ -122,16 +100,7 @@ class FileHeader:
     components: int
     model_name: str
     model_sha256: str
-    latent_step: float = 1.0
-    plane_gain: float = 1.0
-    plane_groups: tuple[PlaneGroup, ...] = ()
-    """The groups after the first; group 0 (latent_step, plane_gain) holds the planes before them."""
-
-    @property
-    def groups(self) -> tuple[PlaneGroup, ...]:
-        """Every plane group, group 0 first: all the network's planes when there is no further group."""
-        end = self.plane_groups[0].first if self.plane_groups else (self.components or self.bands)
-        return (PlaneGroup(0, end, self.latent_step, self.plane_gain), *self.plane_groups)
+    step: float
 
     @property
     def grid_shape(self) -> tuple[int, int]:
@@ -179,37 +148,20 @@ class SpectralBasis:
 
 
 @dataclass
-class CodedLatents:
-    """One plane group's range-coded latents in one tile (`hsicodec.latent_coding` makes them)."""
-
-    y_shape: tuple[int, int, int]
-    z_shape: tuple[int, int, int]
-    y_words: np.ndarray
-    z_words: np.ndarray
-    symbol_crc: int
-
-
-@dataclass
 class TilePayload:
-    """One coded tile: geometry, group 0's latent shapes and range-coder words, nodata mask, further groups."""
+    """One coded tile: geometry, the range-coder words of its K planes, their values' CRC32, nodata mask."""
 
     index: int
     row0: int
     col0: int
     height: int
     width: int
-    y_shape: tuple[int, int, int]
-    z_shape: tuple[int, int, int]
-    y_words: np.ndarray
-    z_words: np.ndarray
-    symbol_crc: int
+    words: np.ndarray
+    value_crc: int
     nodata_mask: np.ndarray | None
-    groups: tuple[CodedLatents, ...] = ()
-    """One per header plane group after the first, in order."""
 
 
-def quantise_basis(b: SpectralBasis, variances: np.ndarray | None = None,
-                   error_budget: float = BASIS_ERROR_BUDGET) -> SpectralBasis:
+def quantise_basis(b: SpectralBasis, variances: np.ndarray | None, error_budget: float) -> SpectralBasis:
     """The basis exactly as a `.hsic` file stores it (idempotent for the same variances and budget).
 
     The budget is shared by the mean and the n rows of non-zero variance: the
@@ -272,53 +224,22 @@ def _header_problem(h: FileHeader) -> str | None:
         return f"header model_sha256 {h.model_sha256!r} is not 64 lowercase hex digits"
     if len(h.model_name.encode("utf-8")) > 0xFFFF:
         return "header model_name longer than 65535 UTF-8 bytes"
-    return _step_and_gain_problem("header", h.latent_step, h.plane_gain) or _groups_problem(h)
-
-
-def _step_and_gain_problem(where: str, step: float, gain: float) -> str | None:
-    """Why a plane group's latent step or plane gain is out of range, or None."""
-    if not (isinstance(step, numbers.Real) and MIN_LATENT_STEP <= step <= MAX_LATENT_STEP):
-        return f"{where} latent_step {step!r} outside [{MIN_LATENT_STEP}, {MAX_LATENT_STEP}]"
-    if not (isinstance(gain, numbers.Real) and MIN_PLANE_GAIN <= gain <= MAX_PLANE_GAIN):
-        return f"{where} plane_gain {gain!r} outside [{MIN_PLANE_GAIN}, {MAX_PLANE_GAIN}]"
+    if h.components > h.bands:
+        return f"header components {h.components} exceed its {h.bands} bands"
+    if not (isinstance(h.step, numbers.Real) and MIN_STEP <= h.step <= MAX_STEP):
+        return f"header step {h.step!r} outside [{MIN_STEP}, {MAX_STEP}]"
     return None
 
 
-def _groups_problem(h: FileHeader) -> str | None:
-    """Why the header's further plane groups do not tile its planes after group 0, or None."""
-    if not h.plane_groups:
-        return None
-    if h.components == 0 or len(h.plane_groups) > MAX_PLANE_GROUPS:
-        return f"header declares {len(h.plane_groups)} further plane groups for {h.components} components"
-    expected = max(h.plane_groups[0].first, 1)  # group 0 holds at least one plane
-    for n, g in enumerate(h.plane_groups, start=1):
-        if g.first != expected or g.planes < 1 or g.first + g.planes > h.components:
-            return (f"header plane group {n} (planes {g.first}+{g.planes}) does not follow the previous group "
-                    f"within {h.components} components")
-        problem = _step_and_gain_problem(f"header plane group {n}", g.latent_step, g.plane_gain)
-        if problem:
-            return problem
-        expected = g.first + g.planes
-    return None
-
-
-def _tile_problem(tile: TilePayload, header: FileHeader, with_groups: bool = True) -> str | None:
-    """Why a tile does not fit its header (without its further groups' streams: `with_groups` False), or None."""
+def _tile_problem(tile: TilePayload, header: FileHeader) -> str | None:
+    """Why a tile does not fit its header, or None."""
     if not isinstance(tile.index, numbers.Integral) or not 0 <= tile.index < header.n_tiles:
         return f"tile index {tile.index!r} outside [0, {header.n_tiles})"
     rect = (tile.row0, tile.col0, tile.height, tile.width)
     if rect != header.tile_rect(tile.index):
         return f"tile {tile.index}: geometry {rect} differs from the grid's {header.tile_rect(tile.index)}"
-    if with_groups and len(tile.groups) != len(header.plane_groups):
-        return f"tile {tile.index}: {len(tile.groups)} further plane groups, header declares {len(header.plane_groups)}"
-    for streams in (tile, *tile.groups):
-        for name in ("y_shape", "z_shape"):
-            shape = tuple(getattr(streams, name))
-            if len(shape) != 3 or not all(0 <= int(n) < 2**32 for n in shape) or \
-                    math.prod(shape) > MAX_LATENT_ELEMENTS:
-                return f"tile {tile.index}: {name} {shape} is not three sizes with at most 2**31-1 elements"
-        if not 0 <= streams.symbol_crc < 2**32:
-            return f"tile {tile.index}: symbol_crc {streams.symbol_crc} is not a 32-bit value"
+    if not 0 <= tile.value_crc < 2**32:
+        return f"tile {tile.index}: value_crc {tile.value_crc} is not a 32-bit value"
     return None
 
 
@@ -342,8 +263,7 @@ def _header_bytes(h: FileHeader) -> bytes:
     name = h.model_name.encode("utf-8")
     fields = _FIELDS.pack(h.height, h.width, h.bands, h.tile_size, h.components, DTYPE_CODES[h.dtype],
                           ord(h.byteorder), bytes.fromhex(h.model_sha256), len(name)) + name
-    fields += _STEP.pack(h.latent_step) + _GAIN.pack(h.plane_gain) + _GROUP_COUNT.pack(len(h.plane_groups))
-    fields += b"".join(_GROUP.pack(g.first, g.planes, g.latent_step, g.plane_gain) for g in h.plane_groups)
+    fields += _STEP.pack(h.step)
     head = _PREFIX.pack(MAGIC, MAJOR, MINOR, len(fields)) + fields
     return head + _CRC.pack(zlib.crc32(head))
 
@@ -351,7 +271,7 @@ def _header_bytes(h: FileHeader) -> bytes:
 def _basis_payload(basis: SpectralBasis) -> bytes:
     """K, B, exponents, then zlib of the int32 level differences along the bands."""
     if basis.exponents is None:
-        basis = quantise_basis(basis)
+        raise ValueError("basis is not quantised; pass it through quantise_basis")
     mean, rows = _checked_basis(basis)
     exponents = np.asarray(basis.exponents, dtype=np.int16)
     values = np.concatenate([mean[None], rows]).astype(np.float64)
@@ -383,7 +303,7 @@ def _mask_payload(mask: np.ndarray | None, shape: tuple[int, int, int], index: i
     return zlib.compress(np.packbits(mask, axis=None, bitorder="big").tobytes(), 6)
 
 
-def _leading_sections(header: FileHeader, norm: Normalisation, basis: SpectralBasis | None,
+def _leading_sections(header: FileHeader, norm: Normalisation, basis: SpectralBasis,
                       metadata: dict) -> list[tuple[SectionId, bytes]]:
     """The sections before the tiles, checked against the header (ValueError otherwise)."""
     problem = _header_problem(header)
@@ -391,31 +311,23 @@ def _leading_sections(header: FileHeader, norm: Normalisation, basis: SpectralBa
         raise ValueError(problem)
     if not _finite_norm(norm):
         raise ValueError(f"normalisation {norm} is not finite")
-    if (basis is None) != (header.components == 0):
-        raise ValueError(f"header has {header.components} components but basis is {basis and 'given'}")
-    sections = [(SectionId.NORMALISATION, _NORM.pack(norm.lo, norm.hi))]
-    if basis is not None:
-        if np.shape(basis.basis) != (header.components, header.bands):
-            raise ValueError(f"basis shape {np.shape(basis.basis)} is not ({header.components}, {header.bands})")
-        sections.append((SectionId.BASIS, _basis_payload(basis)))
-    sections.append((SectionId.METADATA, _metadata_payload(metadata)))
-    return sections
+    if np.shape(basis.basis) != (header.components, header.bands):
+        raise ValueError(f"basis shape {np.shape(basis.basis)} is not ({header.components}, {header.bands})")
+    return [(SectionId.NORMALISATION, _NORM.pack(norm.lo, norm.hi)), (SectionId.BASIS, _basis_payload(basis)),
+            (SectionId.METADATA, _metadata_payload(metadata))]
 
 
-def side_bytes(header: FileHeader, norm: Normalisation, basis: SpectralBasis | None, metadata: dict) -> int:
+def side_bytes(header: FileHeader, norm: Normalisation, basis: SpectralBasis, metadata: dict) -> int:
     """Bytes of a file with these header sections and END: everything but the tile sections."""
     sections = _leading_sections(header, norm, basis, metadata)
     return len(_header_bytes(header)) + sum(_SECTION.size + len(p) + _CRC.size for _, p in sections) + \
         _SECTION.size + _CRC.size
 
 
-def tile_section_bytes(y_words: int, z_words: int, nodata_mask: np.ndarray | None = None,
-                       group_words: Iterable[int] = ()) -> int:
-    """Bytes of a TILE section holding that many range-coder words of group 0, this nodata mask and
-    further groups of `group_words` words each (y and z together)."""
+def tile_section_bytes(words: int, nodata_mask: np.ndarray | None = None) -> int:
+    """Bytes of a TILE section holding that many range-coder words and this nodata mask."""
     mask = b"" if nodata_mask is None else _mask_payload(nodata_mask, nodata_mask.shape, 0)
-    groups = sum(_GROUP_STREAMS.size + 4 * words for words in group_words)
-    return _TILE_SECTION_MIN + 4 * (y_words + z_words) + len(mask) + groups
+    return _TILE_SECTION_MIN + 4 * words + len(mask)
 
 
 class HsicWriter:
@@ -426,7 +338,7 @@ class HsicWriter:
     Otherwise the temporary file is deleted and ``path`` is left untouched.
     """
 
-    def __init__(self, path: Path, header: FileHeader, norm: Normalisation, basis: SpectralBasis | None,
+    def __init__(self, path: Path, header: FileHeader, norm: Normalisation, basis: SpectralBasis,
                  metadata: dict) -> None:
         sections = _leading_sections(header, norm, basis, metadata)
         self.path = Path(path)
@@ -469,17 +381,11 @@ class HsicWriter:
             raise ValueError(problem)
         if tile.index in self._written:
             raise ValueError(f"tile {tile.index} written twice")
-        y_words, z_words = _words(tile.y_words, "y_words"), _words(tile.z_words, "z_words")
+        words = _words(tile.words, "words")
         mask = _mask_payload(tile.nodata_mask, (tile.height, tile.width, self.header.bands), tile.index)
-        head = _TILE_HEAD.pack(tile.index, tile.row0, tile.col0, tile.height, tile.width,
-                               *map(int, tile.y_shape), *map(int, tile.z_shape), tile.symbol_crc,
-                               y_words.size, z_words.size, 1 if tile.nodata_mask is not None else 0, len(mask))
-        parts = [head, y_words.data.cast("B"), z_words.data.cast("B"), mask]
-        for streams in tile.groups:
-            group_y, group_z = _words(streams.y_words, "y_words"), _words(streams.z_words, "z_words")
-            parts += [_GROUP_STREAMS.pack(*map(int, streams.y_shape), *map(int, streams.z_shape), streams.symbol_crc,
-                                          group_y.size, group_z.size), group_y.data.cast("B"), group_z.data.cast("B")]
-        self._write_section(SectionId.TILE, parts)
+        head = _TILE_HEAD.pack(tile.index, tile.row0, tile.col0, tile.height, tile.width, tile.value_crc,
+                               words.size, 1 if tile.nodata_mask is not None else 0, len(mask))
+        self._write_section(SectionId.TILE, [head, words.data.cast("B"), mask])
         self._written.add(tile.index)
 
     def _write_section(self, section_id: SectionId, parts: list[bytes | memoryview]) -> None:
@@ -571,7 +477,7 @@ class HsicReader:
     version: tuple[int, int]
     header: FileHeader
     norm: Normalisation
-    basis: SpectralBasis | None
+    basis: SpectralBasis
     metadata: dict
 
     def __init__(self, path: Path, salvage: bool = False) -> None:
@@ -654,10 +560,8 @@ class HsicReader:
             raise self._fail("not a .hsic file (bad magic bytes)")
         if len(first) >= 12:
             major, minor = struct.unpack_from("<HH", first, len(MAGIC))
-            if major not in READABLE_MAJORS:
-                names = [f"{m}.x" for m in READABLE_MAJORS]
-                readable = ", ".join(names[:-1]) + f" and {names[-1]}"
-                raise self._fail(f"unsupported .hsic version {major}.{minor} (this hsicodec reads {readable})")
+            if major != MAJOR:
+                raise self._fail(f"unsupported .hsic version {major}.{minor} (this hsicodec reads {MAJOR}.x)")
         if len(first) < _PREFIX.size:
             raise self._fail(f"truncated: {len(first)}-byte file")
         _, major, minor, size = _PREFIX.unpack(first)
@@ -666,25 +570,21 @@ class HsicReader:
         fields = self._read_at(_PREFIX.size, size + _CRC.size)
         if zlib.crc32(first + fields[:size]) != _CRC.unpack_from(fields, size)[0]:
             raise self._fail("header is corrupt (CRC mismatch)")
-        header = self._parse_header(fields[:size], major)
+        header = self._parse_header(fields[:size])
         return (major, minor), header, _PREFIX.size + size + _CRC.size
 
-    def _parse_header(self, fields: bytes, major: int) -> FileHeader:
+    def _parse_header(self, fields: bytes) -> FileHeader:
         h, w, b, tile, k, dtype, order, sha, name_len = _FIELDS.unpack_from(fields)
         step_at = _FIELDS.size + name_len
-        gain_at = step_at + (_STEP.size if major >= 2 else 0)
-        count_at = gain_at + (_GAIN.size if major >= 3 else 0)
-        if count_at + (_GROUP_COUNT.size if major >= 4 else 0) > len(fields):
+        if step_at + _STEP.size > len(fields):
             raise self._fail(f"header model name of {name_len} bytes overruns the header")
-        step = _STEP.unpack_from(fields, step_at)[0] if major >= 2 else 1.0
-        gain = _GAIN.unpack_from(fields, gain_at)[0] if major >= 3 else 1.0
-        groups = self._parse_groups(fields, count_at) if major >= 4 else ()
+        (step,) = _STEP.unpack_from(fields, step_at)
         try:
             name = fields[_FIELDS.size:_FIELDS.size + name_len].decode("utf-8")
         except UnicodeDecodeError as err:
             raise self._fail("header model name is not UTF-8") from err
         header = FileHeader(h, w, b, _DTYPE_NAMES.get(dtype, f"code {dtype}"), chr(order), tile, k, name, sha.hex(),
-                            step, gain, groups)
+                            step)
         problem = _header_problem(header)
         if problem:
             raise self._fail(problem)
@@ -695,13 +595,6 @@ class HsicReader:
             raise self._fail(f"truncated or corrupt: header declares {header.n_tiles} tiles, "
                              f"more than a {self.file_bytes}-byte file can hold")
         return header
-
-    def _parse_groups(self, fields: bytes, at: int) -> tuple[PlaneGroup, ...]:
-        (count,) = _GROUP_COUNT.unpack_from(fields, at)
-        at += _GROUP_COUNT.size
-        if count > MAX_PLANE_GROUPS or at + count * _GROUP.size > len(fields):  # later minors may add fields
-            raise self._fail(f"header declares {count} further plane groups in {len(fields) - at} bytes")
-        return tuple(PlaneGroup(*_GROUP.unpack_from(fields, at + n * _GROUP.size)) for n in range(count))
 
     def _index_sections(self, offset: int) -> None:
         """Walk the section headers to END; read and check the small sections, index the tiles."""
@@ -746,8 +639,7 @@ class HsicReader:
         return section_id, end
 
     def _has_small_sections(self, payloads: dict[SectionId, bytes]) -> bool:
-        needed = {SectionId.NORMALISATION, SectionId.METADATA} | ({SectionId.BASIS} if self.header.components else set())
-        return needed <= payloads.keys()
+        return {SectionId.NORMALISATION, SectionId.BASIS, SectionId.METADATA} <= payloads.keys()
 
     def _next_intact_tile(self, start: int, chunk: int = 1 << 24) -> int | None:
         """Offset of the next tile section at or after `start` whose CRC checks (salvage only)."""
@@ -797,15 +689,12 @@ class HsicReader:
         return f"tile section at byte {offset} (tile section no. {len(self._tiles) + 1} in the file)"
 
     def _parse_sections(self, payloads: dict[SectionId, bytes]) -> None:
-        for required in (SectionId.NORMALISATION, SectionId.METADATA):
+        for required in (SectionId.NORMALISATION, SectionId.BASIS, SectionId.METADATA):
             if required not in payloads:
                 raise self._fail(f"{required.name} section missing")
         self.norm = self._parse_norm(payloads[SectionId.NORMALISATION])
         self.metadata = self._parse_metadata(payloads[SectionId.METADATA])
-        if (SectionId.BASIS in payloads) != (self.header.components > 0):
-            raise self._fail(f"header declares {self.header.components} components but the BASIS section is "
-                             f"{'present' if SectionId.BASIS in payloads else 'missing'}")
-        self.basis = self._parse_basis(payloads[SectionId.BASIS]) if SectionId.BASIS in payloads else None
+        self.basis = self._parse_basis(payloads[SectionId.BASIS])
 
     def _parse_norm(self, payload: bytes) -> Normalisation:
         if len(payload) != _NORM.size:
@@ -855,48 +744,20 @@ class HsicReader:
         return SpectralBasis(stored[0], stored[1:], exponents)
 
     def _parse_tile(self, payload: memoryview, index: int) -> TilePayload:
-        fields = _TILE_HEAD.unpack_from(payload)
-        geometry, y_shape, z_shape = fields[0:5], fields[5:8], fields[8:11]
-        symbol_crc, n_y, n_z, mask_flag, mask_bytes = fields[11:]
-        tile = TilePayload(*geometry, y_shape, z_shape, np.empty(0, np.uint32), np.empty(0, np.uint32),
-                           symbol_crc, None)
-        problem = _tile_problem(tile, self.header, with_groups=False)
-        if problem:
-            raise self._fail(f"tile {index}: {problem}")
-        groups_at = _TILE_HEAD.size + 4 * (n_y + n_z) + mask_bytes
-        if groups_at > len(payload) or mask_flag > 1 or (mask_flag == 0 and mask_bytes):
-            raise self._fail(f"tile {index}: word counts {n_y}+{n_z}, mask {mask_flag}/{mask_bytes} bytes "
-                             f"do not match its {len(payload)}-byte section")
-        at = _TILE_HEAD.size
-        tile.y_words = np.frombuffer(payload, "<u4", n_y, at).astype(np.uint32)
-        tile.z_words = np.frombuffer(payload, "<u4", n_z, at + 4 * n_y).astype(np.uint32)
-        if mask_flag:
-            shape = (tile.height, tile.width, self.header.bands)
-            tile.nodata_mask = self._parse_mask(payload[at + 4 * (n_y + n_z):groups_at], shape, index)
-        tile.groups = self._parse_group_streams(payload, groups_at, index)
+        *geometry, value_crc, n_words, mask_flag, mask_bytes = _TILE_HEAD.unpack_from(payload)
+        tile = TilePayload(*geometry, np.empty(0, np.uint32), value_crc, None)
         problem = _tile_problem(tile, self.header)
         if problem:
             raise self._fail(f"tile {index}: {problem}")
+        at = _TILE_HEAD.size
+        if at + 4 * n_words + mask_bytes != len(payload) or mask_flag > 1 or (mask_flag == 0 and mask_bytes):
+            raise self._fail(f"tile {index}: {n_words} words and mask {mask_flag}/{mask_bytes} bytes "
+                             f"do not match its {len(payload)}-byte section")
+        tile.words = np.frombuffer(payload, "<u4", n_words, at).astype(np.uint32)
+        if mask_flag:
+            shape = (tile.height, tile.width, self.header.bands)
+            tile.nodata_mask = self._parse_mask(payload[at + 4 * n_words:], shape, index)
         return tile
-
-    def _parse_group_streams(self, payload: memoryview, at: int, index: int) -> tuple[CodedLatents, ...]:
-        """The further plane groups' streams from byte `at` of a tile section to its end."""
-        groups = []
-        for _ in self.header.plane_groups:
-            if at + _GROUP_STREAMS.size > len(payload):
-                break
-            fields = _GROUP_STREAMS.unpack_from(payload, at)
-            n_y, n_z = fields[7:]
-            at += _GROUP_STREAMS.size
-            if at + 4 * (n_y + n_z) > len(payload):
-                break
-            groups.append(CodedLatents(fields[0:3], fields[3:6], np.frombuffer(payload, "<u4", n_y, at).astype(np.uint32),
-                                       np.frombuffer(payload, "<u4", n_z, at + 4 * n_y).astype(np.uint32), fields[6]))
-            at += 4 * (n_y + n_z)
-        if len(groups) != len(self.header.plane_groups) or at != len(payload):
-            raise self._fail(f"tile {index}: its {len(payload)}-byte section does not hold its mask and "
-                             f"{len(self.header.plane_groups)} further plane groups' streams")
-        return tuple(groups)
 
     def _parse_mask(self, data: memoryview, shape: tuple[int, int, int], index: int) -> np.ndarray:
         count = math.prod(shape)

@@ -1,109 +1,110 @@
-"""Reach a requested file size: pick the latent step Δ whose coded size is nearest.
+"""Reach a requested file size: pick the quantisation step D whose file is nearest it.
 
-The step is searched on a sample of the scene's tiles (all of them for scenes
-of up to SAMPLE_TILES tiles, where the file size is then predicted exactly):
-the network runs once per sampled tile and each candidate step only re-runs
-the range coder, which is cheap. Steps lie on a grid of 1/STEPS_PER_OCTAVE
-octaves, so a file's step is a short, exact number. A file of several plane
-groups (`plane_groups`) codes each group at a fixed ratio to group 0's step;
-the step searched is group 0's.
+D is searched on a sample of the scene's tiles (all of them for scenes of up
+to SAMPLE_TILES tiles, as many as SAMPLE_BYTES of planes allow): each candidate
+re-runs only the wavelet's quantisation and P's likelihoods (`estimate_bits`,
+within about 1% of the range coder's output), and the file size is the
+sample's bits scaled to the scene plus the side information at that D (the
+basis rows kept and their precision follow D). Steps lie on a grid of
+1/STEPS_PER_OCTAVE octaves, so a file's step is a short, exact number.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable
 
 import numpy as np
 
-from hsicodec.container import Rect, tile_section_bytes
-from hsicodec.latent_coding import Analysis, LatentCoder
+from hsicodec.plane_coding import PlaneCoder
 
 SAMPLE_TILES = 32
-NEAR_SMALLEST = 1.05
-"""Below a rate it cannot reach, the finest step whose file is within 5% of the smallest file is used:
-the last few percent would cost most of the quality."""
+SAMPLE_BYTES = 256 << 20
+"""The sample's planes (every KLT row of each sampled tile, float32) stay within this."""
 STEPS_PER_OCTAVE = 16
-MIN_STEP, MAX_STEP = 0.25, 16.0
-"""Within the container's [MIN_LATENT_STEP, MAX_LATENT_STEP]: below 1/4 the rate grows with no
-gain in quality; at 16 the quality is far below any use."""
+CLOSE_ENOUGH = 0.03
+"""A step whose file is this close below the target is taken: the next one up (4.4% coarser, about 3%
+more bytes at 1 bpp) would most likely exceed it."""
+INITIAL_STEP = 2.0**-6
+"""Where the search starts: about 1 bpp on a CAVE scene."""
+MIN_STEP, MAX_STEP = 2.0**-14, 1.0
+"""Steps searched (normalised planes): at 1 nearly every value rounds to zero, at 2**-14 a CAVE scene takes
+about 9 bpp."""
 
 
 @dataclass
 class RateChoice:
-    """The chosen step and the file size it is predicted to give with E's latents (latent refinement
-    then codes no more estimated bits, so a refined file lands at or a little below it)."""
+    """The chosen step, the planes it codes and the file size predicted for it."""
 
     step: float
+    planes: int
     predicted_bytes: int
     reachable: bool
-    """False when the target lies outside what the steps MIN_STEP ... MAX_STEP can give."""
-    at_smallest: bool = False
-    """True when even the coarsest steps give a file above the target, so the file is near the
-    smallest this candidate can give (and `reachable` is False)."""
-    plane_gain: float = 1.0
-    """The file's plane gain, set by `codec.compress_scene` (`plane_gain`), at which the step was chosen."""
-    plane_groups: int = 1
-    """The file's number of plane groups, set by `codec.compress_scene` (`plane_groups`)."""
+    """False when no step of the search range gives a file of the target size."""
 
 
-SampleTile = tuple[list[Analysis], Rect, "np.ndarray | None"]
-"""A sampled tile: its latents for each plane group, its rectangle and its nodata mask."""
-
-
-def sample_tiles(n_tiles: int, limit: int = SAMPLE_TILES) -> list[int]:
-    """Indices of up to `limit` tiles spread evenly over the grid (all of them when there are few)."""
+def sample_tiles(n_tiles: int, tile_values: int) -> list[int]:
+    """Indices of the tiles to sample, spread evenly over the grid (all of them when there are few):
+    at most SAMPLE_TILES, and at most SAMPLE_BYTES of planes of `tile_values` values each."""
+    limit = max(1, min(SAMPLE_TILES, SAMPLE_BYTES // max(4 * tile_values, 1)))
     if n_tiles <= limit:
         return list(range(n_tiles))
     return sorted({int(i) for i in np.linspace(0, n_tiles - 1, limit).round()})
 
 
-def step_grid() -> np.ndarray:
-    """Candidate steps, ascending: powers of 2 in 1/STEPS_PER_OCTAVE octaves from MIN_STEP to MAX_STEP."""
-    lo, hi = (round(STEPS_PER_OCTAVE * math.log2(s)) for s in (MIN_STEP, MAX_STEP))
-    return np.exp2(np.arange(lo, hi + 1) / STEPS_PER_OCTAVE)
+def coded_planes(coder: PlaneCoder, sample: list[np.ndarray], step: float) -> int:
+    """K at step D: the planes up to the last one with a non-zero value in any sampled tile."""
+    last = 0
+    for planes in sample:
+        code = coder.quantise(planes, step)
+        nonzero = (code[0].flatten(1) != 0).any(dim=1)
+        for bands in code[1]:
+            nonzero |= (bands.flatten(1) != 0).any(dim=1)
+        if nonzero.any():
+            last = max(last, int(nonzero.nonzero().max()) + 1)
+    return last
 
 
-def predicted_bytes(coder: LatentCoder, sample: list[SampleTile], step: float, fixed_bytes: int,
-                    scene_pixels: int, ratios: Sequence[float] = (1.0,)) -> int:
-    """File size at `step` (group k's step: step * ratios[k]): the side information plus the sampled
-    tiles' sections scaled to the scene."""
-    tile_bytes = 0
-    sample_pixels = 0
-    for latents, (_, _, height, width), mask in sample:
-        first, *further = (coder.code(a, step * r) for a, r in zip(latents, ratios))
-        tile_bytes += tile_section_bytes(first.y_words.size, first.z_words.size, mask,
-                                         [c.y_words.size + c.z_words.size for c in further])
-        sample_pixels += height * width
-    return fixed_bytes + round(tile_bytes * scene_pixels / sample_pixels)
+def choose_step(coder: PlaneCoder, sample: list[np.ndarray], scale: float, target_bytes: float,
+                side_bytes: Callable[[int, float], int]) -> RateChoice:
+    """The step of the grid whose predicted file is the largest not above `target_bytes`. `sample`: the
+    padded planes (every row) of the sampled tiles; `scale`: scene pixels over sampled pixels;
+    `side_bytes(K, D)`: everything in the file but the range coder's words.
 
+    The file size falls as D grows, about as 1 / D, so a secant search on log size against log D
+    (kept inside the bracket found so far, stopping CLOSE_ENOUGH below the target) needs fewer
+    predictions than a bisection of the grid."""
+    known: dict[int, tuple[int, int]] = {}
 
-def choose_step(coder: LatentCoder, sample: list[SampleTile], target_bytes: float, fixed_bytes: int,
-                scene_pixels: int, ratios: Sequence[float] = (1.0,)) -> RateChoice:
-    """The grid step whose predicted file size is nearest to `target_bytes` (by ratio).
+    def excess(index: int) -> float:
+        """log(predicted bytes / target) at grid index `index` (step 2**(index / STEPS_PER_OCTAVE))."""
+        if index not in known:
+            step = 2.0 ** (index / STEPS_PER_OCTAVE)
+            k = coded_planes(coder, sample, step)
+            bits = sum(coder.estimate_bits(coder.quantise(planes[:k], step)) for planes in sample) if k else 0.0
+            known[index] = k, int(math.ceil(bits * scale / 8)) + side_bytes(k, step)
+        return math.log(known[index][1] / target_bytes)
 
-    The size falls as the step grows, so a bisection finds the two steps around
-    the target in about log2(len(grid)) codings of the sample.
-    """
-    grid = step_grid()
-    sizes: dict[int, int] = {}
-
-    def size(i: int) -> int:
-        if i not in sizes:
-            sizes[i] = predicted_bytes(coder, sample, float(grid[i]), fixed_bytes, scene_pixels, ratios)
-        return sizes[i]
-
-    lo, hi = 0, len(grid) - 1
-    if size(lo) <= target_bytes:
-        return RateChoice(float(grid[lo]), size(lo), reachable=size(lo) == target_bytes)
-    reachable = size(hi) <= target_bytes
-    if not reachable:  # the side information alone is near the target: get close without ruining the tiles
-        target_bytes = NEAR_SMALLEST * size(hi)
-    while hi - lo > 1:  # invariant: size(lo) > target >= size(hi)
-        mid = (lo + hi) // 2
-        if size(mid) > target_bytes:
-            lo = mid
+    lowest, highest = (round(STEPS_PER_OCTAVE * math.log2(s)) for s in (MIN_STEP, MAX_STEP))
+    above, below = lowest - 1, highest + 1  # the bracket: excess > 0 at `above`, <= 0 at `below`
+    index, slope = round(STEPS_PER_OCTAVE * math.log2(INITIAL_STEP)), -math.log(2) / STEPS_PER_OCTAVE
+    previous: tuple[int, float] | None = None
+    while below - above > 1:
+        value = excess(index)
+        if value > 0:
+            above = index
         else:
-            hi = mid
-    best = min((lo, hi), key=lambda i: abs(math.log(size(i) / target_bytes))) if reachable else hi
-    return RateChoice(float(grid[best]), size(best), reachable=reachable, at_smallest=not reachable)
+            below = index
+            if value > math.log(1 - CLOSE_ENOUGH):
+                break
+        if previous is not None and previous[0] != index and previous[1] != value:
+            slope = min((value - previous[1]) / (index - previous[0]), -1e-3)
+        previous = index, value
+        guess = round(index - value / slope)
+        if guess == index:  # within half a grid step of the target: the neighbour on its side
+            guess = index + (1 if value > 0 else -1)
+        index = guess if above < guess < below else (above + below) // 2
+    reachable = lowest <= below <= highest
+    chosen = min(max(below, lowest), highest)
+    excess(chosen)
+    return RateChoice(2.0 ** (chosen / STEPS_PER_OCTAVE), *known[chosen], reachable=reachable)

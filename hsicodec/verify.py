@@ -6,11 +6,11 @@ from pathlib import Path
 from hsicodec.codec import decode_tiles
 from hsicodec.container import HsicReader
 from hsicodec.io import SceneReader
-from hsicodec.latent_coding import LatentCoder
+from hsicodec.plane_coding import PlaneCoder
 from hsicodec.metrics import QualityAccumulator
 
 
-def verify_file(path: Path, source: SceneReader, coder: LatentCoder) -> dict[str, float]:
+def verify_file(path: Path, source: SceneReader, coder: PlaneCoder) -> dict[str, float]:
     """PSNR, SSIM, SAM and MAE of the decoded file against the source, tile by tile."""
     nodata = source.meta.nodata
     quality = QualityAccumulator(source.shape[2], mask_value=nodata)

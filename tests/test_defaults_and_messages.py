@@ -10,14 +10,13 @@ from cli_helpers import REPO, digest, invoke, json_lines
 from conftest import scene_path, scenes
 
 from hsicodec.cli.compress import DEFAULT_RATE
-from hsicodec.cli.models import RATE_GRID
 from hsicodec.container import HsicReader
 
 CAVE_EVAL = next(s for s in scenes("eval") if s["id"] == "cave_feathers")  # 256 x 256 x 31
 ENMAP_EVAL = next(s for s in scenes("eval") if s["id"] == "enmap_potsdam_192_128")  # 32 x 32 x 224
 
 
-def test_compress_with_neither_rate_nor_model_codes_at_the_default_rate(tmp_path) -> None:
+def test_compress_without_a_rate_codes_at_the_default_rate(tmp_path) -> None:
     out = tmp_path / "feathers.hsic"
     done = invoke("compress", scene_path(CAVE_EVAL), "-o", out, "--json", "-q")
     assert done.exit_code == 0, done.stderr
@@ -25,23 +24,7 @@ def test_compress_with_neither_rate_nor_model_codes_at_the_default_rate(tmp_path
     with HsicReader(out) as reader:
         assert reader.metadata["target_bpp"] == DEFAULT_RATE
     assert record["bpp"] == pytest.approx(DEFAULT_RATE, rel=0.05)
-    assert f"[default: {DEFAULT_RATE:g}, unless -m names a model]" in " ".join(invoke("compress", "--help").stdout.split())
-
-
-def test_models_says_which_model_r_uses_at_each_rate_and_compress_agrees(tmp_path) -> None:
-    listed = json_lines(invoke("models", "--json").stdout)
-    spans = [(lo, hi, m["name"]) for m in listed for lo, hi in m["rates_served"]]
-    assert sorted(r for lo, hi, _ in spans for r in RATE_GRID if lo <= r <= hi) == RATE_GRID  # each rate once
-    rate = RATE_GRID[12]
-    expected = next(name for lo, hi, name in spans if lo <= rate <= hi)
-    done = invoke("compress", scene_path(ENMAP_EVAL), "-r", rate, "-o", tmp_path / "e.hsic", "--json", "-q",
-                  "--refine", "0")
-    assert json_lines(done.stdout)[0]["model"] == expected
-    text = invoke("models").stdout
-    assert f"bpp  {expected}" in text and f"* {expected}" in text
-    names = [m["name"] for m in listed]
-    assert names == sorted(names, key=lambda n: next((m["front_end"], m["arch"], m["target_bpp"], n)
-                                                     for m in listed if m["name"] == n))
+    assert f"[default: {DEFAULT_RATE};" in " ".join(invoke("compress", "--help").stdout.split())
 
 
 def test_threads_option_and_environment_set_the_threads_and_leave_the_file_the_same(tmp_path, monkeypatch) -> None:
@@ -74,7 +57,6 @@ def test_a_usage_error_is_one_line_with_exit_status_2(args: list[str], says: str
 
 @pytest.mark.parametrize("command, says", [("info", "the file's description as one JSON object"),
                                            ("models", "one JSON object per model"),
-                                           ("train", "the exported model's summary as one JSON object"),
                                            ("compress", "one JSON object per file")])
 def test_json_help_says_what_each_command_prints(command: str, says: str) -> None:
     assert says in " ".join(invoke(command, "--help").stdout.split())

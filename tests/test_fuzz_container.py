@@ -16,36 +16,35 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cli_helpers import REPO
 from conftest import scene_path, scenes
-from hsicodec.checkpoints import find_model, load_model
+from hsicodec.checkpoints import find_model, load_coder
 from hsicodec.codec import compress_scene, decode_tiles, salvage_fill
 from hsicodec.container import MAGIC, HsicReader, SectionId
 from hsicodec.errors import ContainerError
 from hsicodec.io import open_scene
-from hsicodec.latent_coding import LatentCoder
+from hsicodec.plane_coding import PlaneCoder
 
 CASE_SECONDS = 2.0
 COUNTS: dict[str, int] = {}
 
 
 @pytest.fixture(scope="module")
-def coder() -> LatentCoder:
-    return LatentCoder(load_model(find_model(rate=0.4)), torch.device("cpu"))
+def coder() -> PlaneCoder:
+    return load_coder(find_model())
 
 
 @pytest.fixture(scope="module")
 def real_file(tmp_path_factory, coder) -> bytes:
     """The Pavia eval crop (50x50x103) in 16 tiles of 16x16."""
-    entry = find_model(rate=0.4)
+    entry = find_model()
     path = tmp_path_factory.mktemp("fuzz") / "pavia.hsic"
     pavia = next(s for s in scenes("eval") if s["id"] == "paviaU_sub50")
     with open_scene(scene_path(pavia), pavia.get("var")) as reader:
-        compress_scene(reader, path, entry, coder, tile_size=16)
+        compress_scene(reader, path, entry, coder, 1.0, tile_size=16)
     return path.read_bytes()
 
 
@@ -93,7 +92,7 @@ def test_every_single_bit_flip_is_refused_or_names_the_damage(real_file: bytes, 
 
 
 def test_every_truncation_is_refused_and_salvage_keeps_the_tiles_before_the_cut(
-        real_file: bytes, tmp_path: Path, coder: LatentCoder) -> None:
+        real_file: bytes, tmp_path: Path, coder: PlaneCoder) -> None:
     target = tmp_path / "cut.hsic"
     tile_starts = [offset for sid, offset, _ in sections(real_file) if sid == SectionId.TILE]
     end = next(offset for sid, offset, _ in sections(real_file) if sid == SectionId.END)

@@ -27,7 +27,7 @@ def planes() -> np.ndarray:
         cube = ds.read(window=((64, 128), (32, 128))).transpose(1, 2, 0)
     stats = SpectralStats(cube.shape[2])
     stats.update(cube.reshape(-1, cube.shape[2]))
-    return fit_front_end(stats, "klt", 4).planes(cube)
+    return fit_front_end(stats).stored(4, 2.0 ** -10).planes(cube)
 
 
 def _equal(a: Code, b: Code) -> bool:

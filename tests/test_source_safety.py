@@ -36,7 +36,7 @@ def _digests(folder: Path) -> dict[str, str]:
 def envi(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """scene.hdr + scene.img and the scene.hsic made from them."""
     scene = _scene_as(ENVI_SCENE, tmp_path_factory.mktemp("envi"), "scene")
-    assert invoke("compress", scene, "-q", "--refine", "0").exit_code == 0
+    assert invoke("compress", scene, "-q").exit_code == 0
     return scene
 
 
@@ -44,7 +44,7 @@ def envi(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def gtiff(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """scene.tif and the scene.hsic made from it."""
     scene = _scene_as(GTIFF_SCENE, tmp_path_factory.mktemp("gtiff"), "scene")
-    assert invoke("compress", scene, "-q", "--refine", "0").exit_code == 0
+    assert invoke("compress", scene, "-q").exit_code == 0
     return scene
 
 
@@ -93,7 +93,7 @@ def test_a_scene_hsicodec_did_not_decode_is_neither_skipped_nor_replaced(gtiff: 
 
 def test_a_scene_decoded_from_another_hsic_file_is_replaced_only_with_overwrite(gtiff: Path, tmp_path: Path) -> None:
     other_hsic = tmp_path / "other.hsic"
-    assert invoke("compress", gtiff, "-o", other_hsic, "-r", "2", "-q", "--refine", "0").exit_code == 0
+    assert invoke("compress", gtiff, "-o", other_hsic, "-r", "2", "-q").exit_code == 0
     target = tmp_path / "restored.tif"
     assert invoke("decompress", other_hsic, "-o", target, "-q").exit_code == 0
     before = digest(target)
@@ -138,7 +138,7 @@ def test_a_missing_output_folder_is_an_error_for_one_file_and_created_for_a_batc
     single = invoke("compress", envi, "-o", tmp_path / "typo" / "x.hsic")
     assert single.exit_code == 1 and "typo does not exist" in single.stderr and not (tmp_path / "typo").exists()
     assert_one_line_error(single.stderr)
-    batch = invoke("compress", envi.parent, "-o", tmp_path / "packed", "-q", "--refine", "0")
+    batch = invoke("compress", envi.parent, "-o", tmp_path / "packed", "-q")
     assert batch.exit_code == 0, batch.stderr
     assert f"created the output folder {tmp_path / 'packed'}" in batch.stderr
     assert (tmp_path / "packed" / "scene.hsic").exists()

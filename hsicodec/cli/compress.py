@@ -13,8 +13,8 @@ from hsicodec.checkpoints import ModelEntry, find_model
 from hsicodec.cli.batch import Job, expand_inputs, run_jobs
 from hsicodec.cli.coders import coder_for
 from hsicodec.cli.options import (
-    describe_rate, device_option, jobs_option, json_option, output_option, overwrite_option, quiet_option,
-    refine_option, resolve_device, scheduler_option, summary_option, threads_option, with_options,
+    describe_rate, jobs_option, json_option, output_option, overwrite_option, quiet_option, scheduler_option,
+    summary_option, threads_option, with_options,
 )
 from hsicodec.codec import DEFAULT_TILE, compress_scene, progress_total
 from hsicodec.container import HsicReader, is_hsic, rate_figures, side_bytes, tile_rects
@@ -25,7 +25,7 @@ from hsicodec.verify import verify_file
 
 
 DEFAULT_RATE = 1.0
-"""bpp of `compress` given neither -r nor -m: mid-range, in log terms, of the 0.2-4 bpp it serves."""
+"""bpp of `compress` without -r: mid-range, in log terms, of the 0.2-4 bpp it serves."""
 
 
 def hsic_name(scene: Path) -> str:
@@ -51,29 +51,23 @@ def hsic_request(path: Path) -> tuple[str, float | None] | None:
 @click.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @output_option
-@click.option("-r", "--rate", type=click.FloatRange(min=0, min_open=True),
-              help="Target bits per pixel of each file (file bits / (H*W)): picks the installed klt model "
-                   "(any sensor) with the best measured quality at this rate, then the gain of its input planes "
-                   "and whether to code the weaker KLT planes in further passes, whichever codes the scene best "
-                   "at this rate, and the latent step that makes the file land on it. [default: "
-                   f"{DEFAULT_RATE:g}, unless -m names a model]")
+@click.option("-r", "--rate", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_RATE,
+              show_default=True,
+              help="Target bits per pixel of each file (file bits / (H*W), every byte counted): sets the one "
+                   "quantisation step of all KLT planes, and with it how many planes are coded.")
 @click.option("-m", "--model", "model_name",
-              help="Model by name (see `hsicodec models`; folders in $HSICODEC_MODELS come first). Alone, it "
-                   "codes at the model's own step; with -r, at the requested rate. Without -m, -r uses the model "
-                   "that measured best at that rate; a bands model (one sensor's band count) is only used when "
-                   "named.")
+              help="Model by name (see `hsicodec models`; folders in $HSICODEC_MODELS come first) [default: the "
+                   "first one listed].")
 @click.option("--var", help="Variable holding the cube in .mat files (default: each file's only 3-D array). In a "
                              "batch it applies to every .mat file; one without it fails with a message and the "
                              "others go on.")
 @click.option("--tile-size", type=click.IntRange(16, 4096), default=DEFAULT_TILE, show_default=True,
               help="Tiles are coded independently; memory grows with the tile size, not the scene.")
 @click.option("--verify", is_flag=True, help="Decode each file again and report its PSNR against the scene.")
-@refine_option
-@with_options(device_option, overwrite_option, jobs_option, threads_option, scheduler_option, summary_option,
+@with_options(overwrite_option, jobs_option, threads_option, scheduler_option, summary_option,
               json_option("one JSON object per file"), quiet_option)
-def compress(inputs: tuple[Path, ...], output: Path | None, rate: float | None, model_name: str | None,
-             var: str | None, tile_size: int, verify: bool, refine_iterations: int, device: str,
-             overwrite: bool, workers: int, threads: int | None, scheduler: str | None, summary: Path | None,
+def compress(inputs: tuple[Path, ...], output: Path | None, rate: float, model_name: str | None,
+             var: str | None, tile_size: int, verify: bool, overwrite: bool, workers: int, threads: int | None, scheduler: str | None, summary: Path | None,
              as_json: bool, quiet: bool) -> None:
     """Compress hyperspectral scenes (ENVI, GeoTIFF, MATLAB .mat) to .hsic files.
 
@@ -88,18 +82,14 @@ def compress(inputs: tuple[Path, ...], output: Path | None, rate: float | None, 
     Examples:
       $ hsicodec compress scene.hdr              # -> scene.hsic at 1 bpp
       $ hsicodec compress scene.hdr -r 0.4
-      $ hsicodec compress scene.tif -m hificse-klt16-0.4 -o small.hsic --verify
+      $ hsicodec compress scene.tif -r 2 -o fine.hsic --verify
       $ hsicodec compress archive/ -o compressed/ -r 0.4 --json
       $ hsicodec compress archive/ -o compressed/ -j 8 --summary compressed/summary.csv
-      $ hsicodec compress big_scene.hdr -r 1 --refine 0   # fastest encode
     """
-    if rate is None and model_name is None:
-        rate = DEFAULT_RATE
-    entry = find_model(model_name, rate)
-    resolve_device(device)  # fail early when cuda is asked for without a GPU
-    coder_for(entry, device)  # a missing or tampered checkpoint is one error, not one per file
+    entry = find_model(model_name)
+    coder_for(entry)  # a missing or tampered checkpoint is one error, not one per file
     jobs = expand_inputs(inputs, output, find_scenes, hsic_name, f"scene ({', '.join(SCENE_EXTENSIONS)})")
-    settings = CompressSettings(entry, rate, device, var, tile_size, verify, overwrite, refine_iterations,
+    settings = CompressSettings(entry, rate, var, tile_size, verify, overwrite,
                                 quiet=quiet or len(jobs) > 1 or workers > 1 or scheduler is not None)
     run_jobs(jobs, partial(compress_job, settings=settings), "compress", quiet, as_json, workers, scheduler, summary,
              threads, output)
@@ -110,13 +100,11 @@ class CompressSettings:
     """Everything a worker needs to compress one file."""
 
     entry: ModelEntry
-    rate: float | None
-    device: str
+    rate: float
     var: str | None
     tile_size: int
     verify: bool
     overwrite: bool
-    refine_iterations: int
     quiet: bool
 
 
@@ -131,24 +119,22 @@ def compress_job(job: Job, settings: CompressSettings) -> tuple[dict, str]:
             raise InputError(f"{job.target} exists, made with another model or rate; use --overwrite to replace it")
         record = {"input": str(job.source), "output": str(job.target), "status": "skipped"}
         return record, f"{job.source} -> {job.target}: exists, skipped"
-    coder = coder_for(entry, settings.device)
+    coder = coder_for(entry)
     clear_stale(job.target)
     job.target.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with open_scene(job.source, var=settings.var) as reader:
-        tiles = len(tile_rects(reader.shape[0], reader.shape[1], settings.tile_size))
-        steps = progress_total(tiles, settings.rate is not None, entry.front_end == "klt")
+        height, width, bands = reader.shape
+        tiles = len(tile_rects(height, width, settings.tile_size))
+        steps = progress_total(tiles, bands * min(settings.tile_size, height) * min(settings.tile_size, width))
         with tqdm(total=steps, desc=job.source.name, unit="tile", disable=True if settings.quiet else None,
                   leave=False) as bar:
-            choice = compress_scene(reader, job.target, entry, coder, settings.tile_size, bar.update, settings.rate,
-                                    refine_iterations=settings.refine_iterations)
+            choice = compress_scene(reader, job.target, entry, coder, settings.rate, settings.tile_size, bar.update)
         record = {"input": str(job.source), "output": str(job.target), "status": "ok", "model": entry.name,
-                  **rate_figures(job.target.stat().st_size, reader.shape, reader.storage_bytes)}
-        if choice is not None:
-            record["latent_step"], record["plane_gain"] = choice.step, choice.plane_gain
-            record["plane_groups"] = choice.plane_groups
-            if not choice.reachable:
-                record["warnings"] = [unreachable_rate(job.source, settings.rate, job.target, entry)]
+                  **rate_figures(job.target.stat().st_size, reader.shape, reader.storage_bytes),
+                  "step": choice.step, "planes": choice.planes}
+        if not choice.reachable:
+            record["warnings"] = [unreachable_rate(job.source, settings.rate, job.target)]
         text = f"{job.source} -> {job.target}: {describe_rate(record)}"
         if settings.verify:
             quality = verify_file(job.target, reader, coder)
@@ -158,16 +144,13 @@ def compress_job(job: Job, settings: CompressSettings) -> tuple[dict, str]:
     return record, text
 
 
-def unreachable_rate(source: Path, rate: float, hsic: Path, entry: ModelEntry) -> str:
+def unreachable_rate(source: Path, rate: float, hsic: Path) -> str:
     """Why the file `hsic` missed its requested rate, and what the user can do."""
     with HsicReader(hsic) as reader:
         h = reader.header
         bpp = 8 * reader.file_bytes / (h.height * h.width)
         side = side_bytes(h, reader.norm, reader.basis, reader.metadata)
-    if bpp > rate:
-        return (f"{source}: {rate:g} bpp is out of reach on {h.height} x {h.width} pixels: the side information "
-                f"(KLT basis, metadata, header: {side} bytes) alone is {8 * side / (h.height * h.width):.3f} bpp; "
-                f"wrote {bpp:.3f} bpp, the smallest file {entry.name} makes of it. Coding neighbouring tiles "
-                "as one larger scene spreads that cost")
-    return (f"{source}: wrote {bpp:.3f} bpp, the most {entry.name} spends on this scene at any step, so asking for "
-            f"{rate:g} bpp adds nothing (`hsicodec models` shows what each model covers)")
+    return (f"{source}: {rate:g} bpp is out of reach on {h.height} x {h.width} pixels: the side information "
+            f"(KLT basis, metadata, header: {side} bytes) alone is {8 * side / (h.height * h.width):.3f} bpp; "
+            f"wrote {bpp:.3f} bpp, the smallest file hsicodec makes of it. Coding neighbouring tiles "
+            "as one larger scene spreads that cost")

@@ -15,8 +15,8 @@ from hsicodec.checkpoints import ModelEntry, find_by_sha, sha256_of
 from hsicodec.cli.batch import Job, expand_inputs, run_jobs
 from hsicodec.cli.coders import coder_for
 from hsicodec.cli.options import (
-    describe_rate, device_option, jobs_option, json_option, output_option, overwrite_option, quiet_option,
-    resolve_device, scheduler_option, summary_option, threads_option, with_options,
+    describe_rate, jobs_option, json_option, output_option, overwrite_option, quiet_option, scheduler_option,
+    summary_option, threads_option, with_options,
 )
 from hsicodec.codec import decode_tiles, salvage_fill
 from hsicodec.container import HsicReader, rate_figures, source_bytes
@@ -62,10 +62,10 @@ def find_hsic(folder: Path) -> list[Path]:
 @click.option("--salvage", is_flag=True,
               help="Write every intact tile of a damaged or truncated file; damaged tiles become nodata "
                    "and are listed on stderr.")
-@with_options(device_option, overwrite_option, jobs_option, threads_option, scheduler_option, summary_option,
+@with_options(overwrite_option, jobs_option, threads_option, scheduler_option, summary_option,
               json_option("one JSON object per file"), quiet_option)
 def decompress(inputs: tuple[Path, ...], output: Path | None, fmt: str | None, window: tuple[int, int, int, int] | None,
-               salvage: bool, device: str, overwrite: bool, workers: int, threads: int | None,
+               salvage: bool, overwrite: bool, workers: int, threads: int | None,
                scheduler: str | None, summary: Path | None, as_json: bool, quiet: bool) -> None:
     """Decompress .hsic files back to scenes with their metadata.
 
@@ -85,11 +85,10 @@ def decompress(inputs: tuple[Path, ...], output: Path | None, fmt: str | None, w
       $ hsicodec decompress compressed/ -o restored/ --json
       $ hsicodec decompress damaged.hsic --salvage     # intact tiles; damaged ones as nodata
     """
-    resolve_device(device)  # fail early when cuda is asked for without a GPU
     fmt = output_format(fmt, output)
     jobs = expand_inputs(inputs, output, find_hsic, partial(decoded_name, fmt=fmt, beside=output is None),
                          ".hsic file")
-    settings = DecompressSettings(fmt, window, salvage, device, overwrite,
+    settings = DecompressSettings(fmt, window, salvage, overwrite,
                                   quiet=quiet or len(jobs) > 1 or workers > 1 or scheduler is not None)
     run_jobs(jobs, partial(decompress_job, settings=settings), "decompress", quiet, as_json, workers, scheduler,
              summary, threads, output)
@@ -102,7 +101,6 @@ class DecompressSettings:
     fmt: str
     window: tuple[int, int, int, int] | None
     salvage: bool
-    device: str
     overwrite: bool
     quiet: bool
 
@@ -161,7 +159,7 @@ def decompress_job(job: Job, settings: DecompressSettings) -> tuple[dict, str]:
             record = {"input": str(job.source), "output": str(job.target), "status": "skipped"}
             return record, f"{job.source} -> {job.target}: exists (decoded from this file), skipped"
         clear_stale(job.target, job.target.with_suffix(".img"))
-        coder = coder_for(_model_of(reader), settings.device)
+        coder = coder_for(_model_of(reader))
         if salvage and meta.nodata is None and reader.damaged_tiles(indices):
             # damaged tiles are written as nodata: the output must declare that value
             out_meta = dataclasses.replace(out_meta, nodata=salvage_fill(dtype, None))

@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import numpy as np
 
 from hsicodec.cli.options import describe_rate, emit, json_option
 from hsicodec.container import HsicReader, rate_figures, source_bytes
@@ -25,15 +24,10 @@ def info(file: Path, as_json: bool) -> None:
     """
     with HsicReader(file) as reader:
         h = reader.header
-        stored = 0 if reader.basis is None else int(np.count_nonzero(np.any(reader.basis.basis, axis=1)))
         shape = (h.height, h.width, h.bands)
         record = {"file": str(file), "height": h.height, "width": h.width, "bands": h.bands, "dtype": h.dtype,
                   "byteorder": h.byteorder, "model": h.model_name, "model_sha256": h.model_sha256,
-                  "components": h.components, "stored_components": stored, "tile_size": h.tile_size,
-                  "tiles": h.n_tiles,
-                  "latent_step": h.latent_step, "plane_gain": h.plane_gain,
-                  "plane_groups": [{"first": g.first, "planes": g.planes, "latent_step": g.latent_step,
-                                    "plane_gain": g.plane_gain} for g in h.groups],
+                  "planes": h.components, "step": h.step, "tile_size": h.tile_size, "tiles": h.n_tiles,
                   "target_bpp": reader.metadata.get("target_bpp"),
                   "value_range": [reader.norm.lo, reader.norm.hi],
                   **rate_figures(reader.file_bytes, shape, source_bytes(reader)),
@@ -43,14 +37,10 @@ def info(file: Path, as_json: bool) -> None:
     lines = [
         f"{file}: {h.height} x {h.width} x {h.bands} {h.dtype} ({'little' if h.byteorder == '<' else 'big'}-endian)",
         f"  model       {h.model_name} (sha256 {h.model_sha256[:12]}...), "
-        + (f"{h.components} KLT components, {stored} stored" if h.components else "bands front-end"),
+        + f"{h.components} of {h.bands} KLT planes coded at step {h.step:.4g}",
         f"  tiles       {h.n_tiles} of {h.tile_size} x {h.tile_size}",
         f"  size        {describe_rate(record)}"
-        + (f" (asked for {record['target_bpp']:g} bpp; latent step {h.latent_step:.4g}, "
-           f"plane gain {h.plane_gain:.4g})"
-           if record["target_bpp"] is not None else ""),
-        *([f"  groups      " + "; ".join(f"planes {g.first + 1}-{g.first + g.planes}: step {g.latent_step:.4g}, "
-                                        f"gain {g.plane_gain:.4g}" for g in h.groups)] if h.plane_groups else []),
+        + (f" (asked for {record['target_bpp']:g} bpp)" if record["target_bpp"] is not None else ""),
         f"  source      {record['source_name']} ({scene.get('source_format', '?')})",
     ]
     if scene.get("wavelengths"):

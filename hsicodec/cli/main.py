@@ -20,11 +20,9 @@ COMMANDS = {
     "compress": ("hsicodec.cli.compress", "compress", "Compress scenes to .hsic files."),
     "decompress": ("hsicodec.cli.decompress", "decompress", "Decompress .hsic files to ENVI or GeoTIFF."),
     "info": ("hsicodec.cli.info", "info", "Show what a .hsic file holds."),
-    "models": ("hsicodec.cli.models", "models", "List the installed models and the rates -r uses them for."),
+    "models": ("hsicodec.cli.models", "models", "List the installed models."),
     "eval": ("hsicodec.cli.evaluate", "evaluate", "PSNR, SSIM, SAM and MAE of a reconstruction."),
-    "train": ("hsicodec.cli.train", "train", "Train a model on your own scenes."),
-    "analyze": ("hsicodec.cli.analyze", "analyze", "Plot a model's SE channel weights on a scene."),
-    "bench": ("hsicodec.cli.bench", "bench", "Rate-distortion report: our models vs JPEG 2000 baselines."),
+    "bench": ("hsicodec.cli.bench", "bench", "Rate-distortion report: hsicodec vs JPEG 2000 baselines."),
 }
 
 

@@ -3,14 +3,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import click
-
-from hsicodec.errors import InputError
-
-if TYPE_CHECKING:
-    import torch
 
 overwrite_option = click.option("--overwrite", is_flag=True,
                                 help="Replace outputs that already exist, if hsicodec wrote them (an .hsic file; a "
@@ -25,8 +20,6 @@ def json_option(what: str) -> Callable:
 
 quiet_option = click.option("-q", "--quiet", is_flag=True,
                             help="No progress bars (they are shown only when stderr is a terminal).")
-device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-                             show_default=True, help="Where E and G run; auto picks a GPU when one is present.")
 jobs_option = click.option("-j", "--jobs", "workers", type=click.IntRange(min=1), default=1, show_default=True,
                            help="Files coded in parallel, by a local Dask cluster of this many worker processes.")
 threads_option = click.option("--threads", type=click.IntRange(min=1), envvar="HSICODEC_THREADS", show_envvar=True,
@@ -41,15 +34,6 @@ summary_option = click.option("--summary", type=click.Path(dir_okay=False, path_
 output_option = click.option("-o", "--output", type=click.Path(path_type=Path),
                              help="Output file, or the folder of a batch (several inputs or an input folder; "
                                   "created if it does not exist).")
-def refine_option(command: Callable) -> Callable:
-    """--refine N, shared by compress and bench (its default lives with the refinement, which needs torch)."""
-    from hsicodec.latent_refinement import REFINE_ITERATIONS
-
-    return click.option("--refine", "refine_iterations", type=click.IntRange(0, 1000), default=REFINE_ITERATIONS,
-                        show_default=True,
-                        help="Gradient steps that tune each tile's latents through the decoder before they are "
-                             "coded, at the same rate: better quality for more encoding time (0: code the "
-                             "encoder's own, fastest). The decoder is the same either way.")(command)
 
 
 def with_options(*options: Callable) -> Callable:
@@ -58,17 +42,6 @@ def with_options(*options: Callable) -> Callable:
             func = option(func)
         return func
     return decorate
-
-
-def resolve_device(name: str) -> "torch.device":
-    """auto -> cuda when available, else cpu; cuda without a GPU is an error."""
-    import torch
-
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for but no CUDA GPU is available")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
 
 
 def emit(record: dict[str, Any], as_json: bool, text: str) -> None:

@@ -53,6 +53,10 @@ class WaveletPyramid(nn.Module):
             nn.Conv2d(width, 2, 3, padding=1))
         self.gaussian = GaussianConditional(None)
 
+    def config(self) -> dict:
+        """The constructor's arguments (a checkpoint stores them)."""
+        return {"levels": self.levels, "width": self.net[0].out_channels, "cross_plane": self.cross_plane}
+
     @property
     def stride(self) -> int:
         """Planes are coded in sizes that are multiples of this."""

@@ -1,1 +1,0 @@
-"""Training of HiFiC-family models on KLT component planes or raw bands."""
