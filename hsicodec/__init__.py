@@ -1,3 +1,3 @@
-"""hsicodec: learned compression of hyperspectral images (HiFiC, HiFiCSE, HiFiC3D)."""
+"""hsicodec: learned compression of hyperspectral images (KLT, CDF 9/7 wavelet, a learned context model)."""
 
 __version__ = "0.1.0"

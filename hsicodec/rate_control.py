@@ -22,6 +22,7 @@ SAMPLE_TILES = 32
 SAMPLE_BYTES = 256 << 20
 """The sample's planes (every KLT row of each sampled tile, float32) stay within this."""
 STEPS_PER_OCTAVE = 16
+CHUNK = 16
 CLOSE_ENOUGH = 0.03
 """A step whose file is this close below the target is taken: the next one up (4.4% coarser, about 3%
 more bytes at 1 bpp) would most likely exceed it."""
@@ -53,15 +54,18 @@ def sample_tiles(n_tiles: int, tile_values: int) -> list[int]:
 
 
 def coded_planes(coder: PlaneCoder, sample: list[np.ndarray], step: float) -> int:
-    """K at step D: the planes up to the last one with a non-zero value in any sampled tile."""
+    """K at step D: the planes up to the last one with a non-zero value in any sampled tile. Planes are
+    quantised CHUNK at a time from the last, so that memory stays that of a few planes."""
     last = 0
     for planes in sample:
-        code = coder.quantise(planes, step)
-        nonzero = (code[0].flatten(1) != 0).any(dim=1)
-        for bands in code[1]:
-            nonzero |= (bands.flatten(1) != 0).any(dim=1)
-        if nonzero.any():
-            last = max(last, int(nonzero.nonzero().max()) + 1)
+        for end in range(planes.shape[0], last, -CHUNK):
+            code = coder.quantise(planes[max(end - CHUNK, last):end], step)
+            nonzero = (code[0].flatten(1) != 0).any(dim=1)
+            for bands in code[1]:
+                nonzero |= (bands.flatten(1) != 0).any(dim=1)
+            if nonzero.any():
+                last = max(end - CHUNK, last) + int(nonzero.nonzero().max()) + 1
+                break
     return last
 
 

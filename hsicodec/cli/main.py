@@ -78,7 +78,7 @@ class Group(click.Group):
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hsicodec")
 def cli() -> None:
-    """Learned compression of hyperspectral images (HiFiC, HiFiCSE, HiFiC3D).
+    """Learned compression of hyperspectral images: per-scene KLT, CDF 9/7 wavelet, a learned probability model.
 
     \b
     Examples:
@@ -86,7 +86,6 @@ def cli() -> None:
       $ hsicodec decompress scene.hsic              # -> scene.restored.hdr + .img
       $ hsicodec eval scene.hdr scene_rec.hdr       # PSNR, SSIM, SAM, MAE
       $ hsicodec compress archive/ -o out/ -r 0.4   # a whole folder, mirrored
-      $ hsicodec train config.toml archive/         # a model for your own sensor
     """
 
 

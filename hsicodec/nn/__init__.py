@@ -1,1 +1,1 @@
-"""Neural networks of the HiFiC family (HiFiC, HiFiCSE, HiFiC3D)."""
+"""The networks: the CDF 9/7 wavelet (fixed) and the pyramid probability model P (learned)."""
