@@ -332,6 +332,8 @@ def train(name: str, args: argparse.Namespace, train_set: list[Planes], eval_set
         state = torch.load(state_file, weights_only=True)
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
+        for group in optimiser.param_groups:  # --lr holds on a resumed run too (e.g. a lower one to finish)
+            group["lr"] = args.lr
         cpu_spent, step = state["cpu_seconds"], state["step"]
     params = sum(p.numel() for p in model.parameters())
 
