@@ -41,13 +41,10 @@ from hsicodec._compressai import EntropyBottleneck, GaussianConditional
 from hsicodec.errors import InputError
 from hsicodec.nn.pyramid import WaveletPyramid
 from hsicodec.nn.wavelet import Wavelet97
-from hsicodec.frontend import fit_front_end
-from hsicodec.io import open_scene
-from hsicodec.klt import SpectralStats
+from hsicodec.training import crops, klt_planes
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 COMPONENTS = 16
-STEP_RANGE = (1e-3, 0.2)  # D, in plane units (cube normalised to [0, 1])
 EVAL_STEPS = (0.4, 0.2, 0.1, 0.05, 0.025, 0.012, 0.006, 0.003, 0.0015)
 J2K_LEVELS = (20, 24, 27, 30, 34, 38, 42, 46, 50, 54, 58, 62, 66, 70, 76, 82, 90)
 REPORT_RATES = (0.2, 0.4, 1.0, 2.0)  # bpp of the planes (all of them together, over H x W)
@@ -185,15 +182,6 @@ class Planes:
     truncated: float  # per-pixel squared error of the components left out (same for every codec)
 
 
-def klt_planes(path: Path, var: str | None) -> np.ndarray:
-    """Every KLT plane of a scene (hsicodec's front-end)."""
-    with open_scene(path, var) as reader:
-        cube = reader.read(0, 0, *reader.shape[:2])
-    stats = SpectralStats(cube.shape[2])
-    stats.update(cube.reshape(-1, cube.shape[2]))
-    return fit_front_end(stats).planes(cube)
-
-
 def scene_planes(split: str, min_size: int, components: int = COMPONENTS) -> list[Planes]:
     """The first `components` KLT planes of every scene of `split` at least `min_size` pixels on each side."""
     found = []
@@ -212,23 +200,6 @@ def scene_planes(split: str, min_size: int, components: int = COMPONENTS) -> lis
         found.append(Planes(entry["id"], total[:components],
                             float((total[components:].astype(np.float64) ** 2).mean(axis=(1, 2)).sum())))
     return found
-
-
-def patches(train: list[Planes], batch: int, size: int,
-            rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Random crops of random planes (N, 1, size, size), the same crops of the plane before each
-    (zeros for a first plane), and the step D each is coded at (log-uniform)."""
-    crops, previous = [], []
-    for _ in range(batch):
-        scene = train[rng.integers(len(train))].planes
-        k = rng.integers(scene.shape[0])
-        r, c = rng.integers(scene.shape[1] - size + 1), rng.integers(scene.shape[2] - size + 1)
-        flip = (slice(None, None, rng.choice((-1, 1))), slice(None, None, rng.choice((-1, 1))))
-        crops.append(scene[k, r:r + size, c:c + size][flip])
-        previous.append(scene[k - 1, r:r + size, c:c + size][flip] if k else np.zeros((size, size), np.float32))
-    steps = np.exp(rng.uniform(*np.log(STEP_RANGE), size=batch)).astype(np.float32)
-    return (torch.from_numpy(np.stack(crops)[:, None].copy()), torch.from_numpy(np.stack(previous)[:, None].copy()),
-            torch.from_numpy(steps)[:, None, None, None])
 
 
 @torch.no_grad()
@@ -355,7 +326,7 @@ def train(name: str, args: argparse.Namespace, train_set: list[Planes], eval_set
         if cpu_spent >= budget:
             break
         started = time.process_time()
-        x, previous, d = patches(train_set, args.batch, args.patch, rng)
+        x, previous, d = crops([p.planes for p in train_set], args.batch, args.patch, rng)
         loss = model.training_loss(x, previous, d)
         optimiser.zero_grad()
         loss.backward()

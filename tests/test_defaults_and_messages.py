@@ -57,6 +57,7 @@ def test_a_usage_error_is_one_line_with_exit_status_2(args: list[str], says: str
 
 @pytest.mark.parametrize("command, says", [("info", "the file's description as one JSON object"),
                                            ("models", "one JSON object per model"),
+                                           ("train", "the exported model's manifest entry as one JSON object"),
                                            ("compress", "one JSON object per file")])
 def test_json_help_says_what_each_command_prints(command: str, says: str) -> None:
     assert says in " ".join(invoke(command, "--help").stdout.split())

@@ -22,6 +22,7 @@ COMMANDS = {
     "info": ("hsicodec.cli.info", "info", "Show what a .hsic file holds."),
     "models": ("hsicodec.cli.models", "models", "List the installed models."),
     "eval": ("hsicodec.cli.evaluate", "evaluate", "PSNR, SSIM, SAM and MAE of a reconstruction."),
+    "train": ("hsicodec.cli.train", "train", "Fit the model to your own scenes."),
     "bench": ("hsicodec.cli.bench", "bench", "Rate-distortion report: hsicodec vs JPEG 2000 baselines."),
 }
 
@@ -86,6 +87,7 @@ def cli() -> None:
       $ hsicodec decompress scene.hsic              # -> scene.restored.hdr + .img
       $ hsicodec eval scene.hdr scene_rec.hdr       # PSNR, SSIM, SAM, MAE
       $ hsicodec compress archive/ -o out/ -r 0.4   # a whole folder, mirrored
+      $ hsicodec train archive/ -o runs/mine        # a model fitted to your own sensor
     """
 
 
