@@ -102,9 +102,11 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
             progress(1)
 
     def side(planes: int, step: float) -> int:
+        """Every byte but the range coder's words: header, sections, and each tile section's framing."""
         stored = front.stored(planes, step)
-        framing = sum(tile_section_bytes(0) for _ in grid)
-        return side_bytes(dataclasses.replace(header, components=planes, step=step), stored.norm, stored.basis, metadata) + framing
+        sections = side_bytes(dataclasses.replace(header, components=planes, step=step), stored.norm, stored.basis,
+                              metadata)
+        return sections + len(grid) * tile_section_bytes(0)
 
     scale = height * width / sum(grid[i][2] * grid[i][3] for i in sampled)
     choice = choose_step(coder, sample, scale, target_bpp * height * width / 8, side)

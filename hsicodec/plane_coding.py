@@ -7,10 +7,11 @@ run for them). Every pass of `WaveletPyramid.walk` is then appended to one
 constriction range coder as it is visited: a value q is coded as q - round(mean)
 with the Gaussian table nearest its scale. A decoder walks the same passes over
 a code of zeros and fills each pass in turn, so it computes the same means and
-scales from the same values, and rebuilds each value as the mean of P's Gaussian
-within its quantisation bin (`centroid`), not the bin's centre. P runs on the CPU in float64 so that encoders and
-decoders on any machine agree on every mean and scale; a CRC32 of every value
-detects a stream that decoded out of step anyway.
+scales from the same values, and rebuilds each value as the mean of P's
+Gaussian within its quantisation bin (`centroid`), not the bin's centre. P runs
+on the CPU in float64 so that encoders and decoders on any machine agree on
+every mean and scale; a CRC32 of every value detects a stream that decoded out
+of step anyway.
 """
 from __future__ import annotations
 
@@ -65,9 +66,8 @@ class PlaneCoder:
     def estimate_bits(self, code: Code) -> float:
         """Bits the range coder will spend on a code, from P's likelihoods in float32 (all planes at once,
         no coding): within about 1% of `encode`'s."""
-        low, details = (t.to(torch.float32) for t in (code[0],)), [b.to(torch.float32) for b in code[1]]
-        code32 = (next(low), details)
-        previous = (_shifted(code32[0]), [_shifted(b) for b in details])
+        code32 = (code[0].to(torch.float32), [b.to(torch.float32) for b in code[1]])
+        previous = (_shifted(code32[0]), [_shifted(b) for b in code32[1]])
         model, total = self.estimator, []
 
         def add(level: int, values: torch.Tensor, params: torch.Tensor, mask: torch.Tensor) -> None:

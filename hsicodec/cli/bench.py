@@ -34,15 +34,17 @@ def bench(inputs: tuple[Path, ...], output: Path, model_names: tuple[str, ...], 
           var: str | None, overwrite: bool, quiet: bool) -> None:
     """Compress SCENES with hsicodec and with band-wise JPEG 2000 and PCA + JPEG 2000.
 
-    Each scene is coded as `compress -r RATE` codes it, at every --rates (rows
-    `hsicodec -r`; with -m, rows `NAME -r` for each model named). Rates count every byte of each file (the .hsic header, KLT basis and
-    metadata; the PCA basis of PCA + JPEG 2000). The baselines run at the given
-    rates and at the rate each model reached (and a little below or above it
-    where they land off it), so every comparison is at matched bpp. A baseline
-    point below the scene's floor, each band sent as its mean (rows `band
-    means`), is a codec failing at that rate and no gap is taken against it.
-    Writes the per-scene figures (CSV), a Markdown summary with the mean PSNR
-    and spectral-angle gaps to each baseline, and rate-distortion plots.
+    Each scene is coded as `compress -r RATE` codes it, at every --rates
+    (rows `hsicodec -r`; with -m, rows `NAME -r` for each model named).
+    Rates count every byte of each file (the .hsic header, KLT basis and
+    metadata; the PCA basis of PCA + JPEG 2000). The baselines run at the
+    given rates and at the rate each model reached (and a little below or
+    above it where they land off it), so every comparison is at matched bpp.
+    A baseline point below the scene's floor, each band sent as its mean
+    (rows `band means`), is a codec failing at that rate and no gap is taken
+    against it. Writes the per-scene figures (CSV), a Markdown summary with
+    the mean PSNR and spectral-angle gaps to each baseline, and
+    rate-distortion plots.
 
     \b
     Examples:

@@ -67,7 +67,8 @@ def hsic_request(path: Path) -> tuple[str, float | None] | None:
 @with_options(overwrite_option, jobs_option, threads_option, scheduler_option, summary_option,
               json_option("one JSON object per file"), quiet_option)
 def compress(inputs: tuple[Path, ...], output: Path | None, rate: float, model_name: str | None,
-             var: str | None, tile_size: int, verify: bool, overwrite: bool, workers: int, threads: int | None, scheduler: str | None, summary: Path | None,
+             var: str | None, tile_size: int, verify: bool, overwrite: bool, workers: int, threads: int | None,
+             scheduler: str | None, summary: Path | None,
              as_json: bool, quiet: bool) -> None:
     """Compress hyperspectral scenes (ENVI, GeoTIFF, MATLAB .mat) to .hsic files.
 
