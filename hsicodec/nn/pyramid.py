@@ -72,11 +72,7 @@ class WaveletPyramid(nn.Module):
 
     def dequantise(self, code: Code, step: torch.Tensor | float) -> torch.Tensor:
         """The planes a code at step D stands for (or subbands in its units, such as `centroid`'s)."""
-        low, details = code
-        image = low / self.low_gain
-        for level in reversed(range(self.levels)):
-            image = synthesise_2d(image, details[level] / self.gains[level][None, :, None, None])
-        return image * step
+        return synthesise_2d(self.lows(code)[0], self._unscaled(0, code[1][0])) * step
 
     def zeros(self, like: Code) -> Code:
         """A code of zeros shaped like `like`: what a first plane is coded after."""
@@ -87,8 +83,12 @@ class WaveletPyramid(nn.Module):
         low, details = code
         images = [low / self.low_gain]
         for level in reversed(range(1, self.levels)):
-            images.append(synthesise_2d(images[-1], details[level] / self.gains[level][None, :, None, None]))
+            images.append(synthesise_2d(images[-1], self._unscaled(level, details[level])))
         return images[::-1]
+
+    def _unscaled(self, level: int, bands: torch.Tensor) -> torch.Tensor:
+        """A level's detail bands without their synthesis-norm gains."""
+        return bands / self.gains[level][None, :, None, None]
 
     def walk(self, code: Code, previous: Code, visit: Visit, skip: frozenset[int] = frozenset()) -> None:
         """Visit every pass of a plane's code in coding order, given the previous plane's code. A decoder
@@ -115,7 +115,7 @@ class WaveletPyramid(nn.Module):
                 if self.cross_plane:
                     inputs += [previous_lows[level], previous[1][level]]
                 visit(level, bands, self.net(torch.cat(inputs, dim=1)), _checkerboard(bands, first_pass))
-            image = synthesise_2d(image, bands / self.gains[level][None, :, None, None])
+            image = synthesise_2d(image, self._unscaled(level, bands))
 
     def bits(self, code: Code, previous: Code) -> torch.Tensor:
         """Bits of a plane's code under P (differentiable in P's weights), given the previous plane's."""
