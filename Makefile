@@ -1,7 +1,7 @@
 # Set-up and the two everyday jobs. `make example` and `make test` each create
 # .venv on first use (the CPU build of torch 2.13.0 first, so that pyproject's torch
-# range installs nothing more; compressai without its dependencies, which would
-# replace torch with a CUDA build through torchvision).
+# range installs nothing more; compressai, which `hsicodec train` and the tests use,
+# without its dependencies, which would replace torch with a CUDA build through torchvision).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 

@@ -1,8 +1,9 @@
-"""Rate-distortion benchmark: hsicodec against JPEG 2000 baselines, at matched rates.
+"""Rate-distortion benchmark: hsicodec against classical anchors, at matched rates.
 
 Every scene is compressed as `compress -r RATE` does at a grid of rates (bpp
-counts every byte of the .hsic file); it is also coded with band-wise JPEG 2000
-and PCA + JPEG 2000 at those rates. Gaps are taken at matched bpp: a baseline's PSNR (or spectral
+counts every byte of the .hsic file); it is also coded with each of
+`baselines.ANCHORS` (band-wise JPEG 2000, PCA + JPEG 2000, PCA + JPEG XL,
+3-D SPERR) at those rates. Gaps are taken at matched bpp: a baseline's PSNR (or spectral
 angle) is interpolated, linearly in log(bpp), at the rate the model reached,
 between baseline points above the scene's floor: each band sent as its mean.
 Scenes are read whole (the baselines need the cube in memory).
@@ -19,7 +20,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from hsicodec.baselines import jpeg2000_bandwise, pca_jpeg2000
+from hsicodec.baselines import ANCHORS
 from hsicodec.checkpoints import ModelEntry
 from hsicodec.codec import compress_scene, nodata_mask
 from hsicodec.container import rate_figures
@@ -29,7 +30,6 @@ from hsicodec.metrics import quality
 from hsicodec.plane_coding import PlaneCoder
 from hsicodec.verify import verify_file
 
-BASELINES: dict[str, Callable] = {"JPEG 2000": jpeg2000_bandwise, "PCA + JPEG 2000": pca_jpeg2000}
 RATE_CONTROLLED = "hsicodec -r"
 BAND_MEANS = "band means"
 """A scene's quality floor: every band sent as its mean over the valid samples (32 bits a band). A baseline
@@ -44,10 +44,11 @@ ours, it is coded again at that rate times (over) these factors in turn, until i
 
 def is_ours(method: str) -> bool:
     """Whether a report's method is one of ours (`hsicodec -r` or `NAME -r`)."""
-    return method not in BASELINES and method != BAND_MEANS
+    return method not in ANCHORS and method != BAND_MEANS
 
 
-CURVE_COLOURS = {RATE_CONTROLLED: "black", "JPEG 2000": "tab:red", "PCA + JPEG 2000": "tab:purple", BAND_MEANS: "0.35"}
+CURVE_COLOURS = {RATE_CONTROLLED: "black", "JPEG 2000": "tab:red", "PCA + JPEG 2000": "tab:purple",
+                 "PCA + JPEG XL": "tab:green", "3-D SPERR": "tab:orange", BAND_MEANS: "0.35"}
 """The plots' colour of each curve a report usually has; any other (`-m NAME -r`) takes one of SPARE_COLOURS."""
 SPARE_COLOURS = ("tab:cyan", "tab:brown", "tab:pink", "tab:olive", "tab:gray")
 FLOOR = "band means (floor)"
@@ -86,13 +87,12 @@ def baseline_points(name: str, cube: np.ndarray, rates: list[float], nodata: flo
     not measured."""
     points = []
     filled = _filled(cube, nodata)
-    with tempfile.TemporaryDirectory() as tmp:
-        for method, code in BASELINES.items():
-            curve = [_baseline_point(name, method, code, cube, filled, rate, nodata, Path(tmp)) for rate in rates]
-            for factor in BRACKET_FACTORS:
-                curve += [_baseline_point(name, method, code, cube, filled, rate, nodata, Path(tmp))
-                          for rate in bracketing_rates([p.bpp for p in curve], our_rates, factor)]
-            points += curve
+    for method, code in ANCHORS.items():
+        curve = [_baseline_point(name, method, code, cube, filled, rate, nodata) for rate in rates]
+        for factor in BRACKET_FACTORS:
+            curve += [_baseline_point(name, method, code, cube, filled, rate, nodata)
+                      for rate in bracketing_rates([p.bpp for p in curve], our_rates, factor)]
+        points += curve
     return points
 
 
@@ -115,8 +115,8 @@ def _band_means(cube: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def _baseline_point(name: str, method: str, code: Callable, cube: np.ndarray, filled: np.ndarray, rate: float,
-                    nodata: float | None, workdir: Path) -> Point:
-    result = code(filled, rate, workdir)
+                    nodata: float | None) -> Point:
+    result = code(filled, rate)
     measured = quality(cube, result.reconstruction, nodata)
     return Point(name, method, "", rate, result.bpp, measured["psnr"], measured["ssim"], measured["sam"])
 
@@ -184,7 +184,7 @@ def gaps(points: list[Point]) -> list[dict]:
         row = {"method": method, "models": ", ".join(sorted({p.model for p in coded})), "target_bpp": target,
                "scenes": len(coded), "bpp": np.mean([p.bpp for p in coded]),
                "psnr": np.mean([p.psnr for p in coded]), "sam": np.mean([p.sam for p in coded])}
-        for baseline in BASELINES:
+        for baseline in ANCHORS:
             curves = [usable.get((p.scene, baseline), []) for p in coded]
             psnr_gap = [p.psnr - at_rate(curve, p.bpp, "psnr") for p, curve in zip(coded, curves)]
             sam_gap = [p.sam - at_rate(curve, p.bpp, "sam") for p, curve in zip(coded, curves)]
@@ -202,7 +202,7 @@ def _usable_baselines(points: list[Point]) -> dict[tuple[str, str], list[Point]]
     floors = {p.scene: p.psnr for p in points if p.method == BAND_MEANS}
     usable: dict[tuple[str, str], list[Point]] = {}
     for p in points:
-        if p.method in BASELINES and p.psnr > floors.get(p.scene, -math.inf) + FLOOR_MARGIN_DB:
+        if p.method in ANCHORS and p.psnr > floors.get(p.scene, -math.inf) + FLOOR_MARGIN_DB:
             usable.setdefault((p.scene, p.method), []).append(p)
     return usable
 
@@ -213,7 +213,7 @@ def _curve(points: list[Point], scene: str, method: str) -> list[Point]:
 
 def summary_table(rows: list[dict]) -> str:
     """The Markdown table of `gaps` rows: mean figures and gaps to each baseline per row of ours."""
-    baselines = list(BASELINES)
+    baselines = list(ANCHORS)
     head = ["method", "model", "target bpp", "scenes", "mean bpp", "PSNR dB", "SAM deg",
             *[f"ΔPSNR vs {b}" for b in baselines], *[f"ΔSAM vs {b}" for b in baselines]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -254,7 +254,7 @@ def plot_styles(methods: Iterable[str]) -> dict[str, dict]:
                               "label": FLOOR, "zorder": 0}
         else:
             styles[method] = {"color": CURVE_COLOURS.get(method) or next(spare), "marker": "o", "markersize": 3,
-                              "linestyle": "--" if method in BASELINES else "-", "label": method,
+                              "linestyle": "--" if method in ANCHORS else "-", "label": method,
                               "linewidth": 3.0 if method == RATE_CONTROLLED else 1.3,
                               "zorder": 2 if method == RATE_CONTROLLED else 3}
     return styles
@@ -290,7 +290,7 @@ def plot(points: list[Point], metric: str, path: Path) -> None:
         axes.set_xlabel("bpp (every byte of the file)")
         axes.set_ylabel(label)
         axes.grid(True, alpha=0.3)
-    order = sorted(legend, key=lambda name: (name == FLOOR, name in BASELINES,
+    order = sorted(legend, key=lambda name: (name == FLOOR, name in ANCHORS,
                                              name != RATE_CONTROLLED, name))
     figure.legend([legend[name] for name in order], order, loc="outside lower center", ncols=min(4, len(order)),
                   fontsize=8)

@@ -1,4 +1,4 @@
-"""Self-describing checkpoints in models/ and the registry that finds one.
+"""Self-describing checkpoints and the registry that finds one.
 
 A checkpoint is a ``torch.save`` of plain data (loadable with
 ``weights_only=True``): format_version, name, arch, config (the P's sizes),
@@ -6,7 +6,7 @@ state_dict, the integer CDF tables its range coder uses (baked, so that every
 machine codes with the same tables), training and metrics. ``manifest.json``
 in a models directory records each file's sha256, checked before anything is
 loaded. Models are looked up in the directories of $HSICODEC_MODELS (separated
-like PATH) before the shipped ``models/``; the first model of a name wins, and
+like PATH) before the ones shipped in ``hsicodec/models/``; the first model of a name wins, and
 the first model found is the default.
 """
 from __future__ import annotations
@@ -26,12 +26,13 @@ if TYPE_CHECKING:  # torch and the networks are imported where a checkpoint is l
     from hsicodec.plane_coding import PlaneCoder
 
 FORMAT_VERSION = 2
-SHIPPED_MODELS = Path(__file__).resolve().parent.parent / "models"
+SHIPPED_MODELS = Path(__file__).resolve().parent / "models"
+"""The models shipped inside the package (package data, so a plain `pip install` has them)."""
 
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One line of models/manifest.json."""
+    """One entry of a models directory's manifest.json."""
 
     name: str
     file: str

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -32,7 +32,14 @@ DEFAULT_TILE = 256
 """Tiles are coded independently (no context crosses their edges). Peak memory follows the tile: a
 512 x 512 x 200 scene took 2.0 GB to compress in tiles of 512, most of it the tile's spectra and planes
 in float64."""
-Progress = Callable[[int], None]
+
+
+class Progress(Protocol):
+    """A progress bar, as tqdm's: the work's `total` may be set once known, `update(n)` counts n steps."""
+
+    total: float | None
+
+    def update(self, n: float = 1) -> object: ...
 
 
 def nodata_mask(block: np.ndarray, nodata: float | None) -> np.ndarray | None:
@@ -69,15 +76,15 @@ def scene_statistics(reader: SceneReader, grid: list[Rect], progress: Progress |
         _check_finite(block, mask, reader.path)
         bands = block.shape[-1]
         stats.update(block.reshape(-1, bands), None if mask is None else ~mask.reshape(-1, bands))
-        if progress:
-            progress(1)
+        if progress is not None:
+            progress.update(1)
     return stats
 
 
 def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: PlaneCoder, target_bpp: float,
                    tile_size: int = DEFAULT_TILE, progress: Progress | None = None) -> RateChoice:
-    """Write `reader`'s scene to `output` (.hsic) at about `target_bpp` (file bits / (H*W)), atomically.
-    Progress counts `progress_total` steps; returns the step chosen."""
+    """Write `reader`'s scene to `output` (.hsic) at about `target_bpp` (file bits / (H*W)), atomically;
+    returns the step chosen. Progress counts tiles: each read for the statistics, sampled, and coded."""
     height, width, bands = reader.shape
     if height * width * bands == 0:
         raise InputError(f"{reader.path}: scene is empty ({height}x{width}x{bands})")
@@ -85,6 +92,9 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
                         byteorder=reader.meta.byteorder, tile_size=tile_size, components=0,
                         model_name=entry.name, model_sha256=entry.sha256, step=1.0)
     grid = header.tile_grid()
+    sampled = sample_tiles(len(grid), bands * min(tile_size, height) * min(tile_size, width))
+    if progress is not None:
+        progress.total = 2 * len(grid) + len(sampled)
     front = fit_front_end(scene_statistics(reader, grid, progress))
     metadata = {"scene": reader.meta.to_json(), "source_name": reader.path.name,
                 "source_bytes": reader.storage_bytes, "target_bpp": target_bpp}
@@ -94,12 +104,11 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
         mask = nodata_mask(block, reader.meta.nodata)
         return padded(front.planes(block, mask), coder.model.stride), mask
 
-    sampled = sample_tiles(len(grid), bands * min(tile_size, height) * min(tile_size, width))
     sample = []
     for index in sampled:
         sample.append(planes_of(index, front)[0])
-        if progress:
-            progress(1)
+        if progress is not None:
+            progress.update(1)
 
     def side(planes: int, step: float) -> int:
         """Every byte but the range coder's words: header, sections, and each tile section's framing."""
@@ -118,14 +127,9 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
             planes, mask = planes_of(index, front)
             words, crc = coder.encode(coder.quantise(planes, choice.step))
             writer.add_tile(TilePayload(index, row0, col0, tile_height, tile_width, words, crc, mask))
-            if progress:
-                progress(1)
+            if progress is not None:
+                progress.update(1)
     return choice
-
-
-def progress_total(n_tiles: int, tile_values: int) -> int:
-    """Steps `compress_scene` reports: every tile twice, and the sampled tiles once more."""
-    return 2 * n_tiles + len(sample_tiles(n_tiles, tile_values))
 
 
 def _cast(values: np.ndarray, dtype: np.dtype, norm: Normalisation) -> np.ndarray:
@@ -187,8 +191,8 @@ def decode_tiles(reader: HsicReader, coder: PlaneCoder, nodata: float | None,
     for index in indices:
         row0, col0 = grid[index][:2]
         block = block_of(index)
-        if progress:
-            progress(1)
+        if progress is not None:
+            progress.update(1)
         yield (row0, col0, block) if window is None else _crop(row0, col0, block, window)
 
 

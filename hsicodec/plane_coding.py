@@ -24,7 +24,7 @@ import torch
 from hsicodec.entropy import (CdfTables, check_exhausted, decode_from, encode_into, range_decoder,
                               symbol_checksum)
 from hsicodec.errors import DecodeError
-from hsicodec.nn.pyramid import Code, WaveletPyramid, centroid
+from hsicodec.nn.pyramid import SCALE_BOUND, Code, WaveletPyramid, centroid, likelihood
 
 SCALE_TABLE = np.geomspace(0.11, 256.0, 64)
 """Scales of the Gaussian tables, a ratio of 1.13 apart: coding with the nearest one costs about 0.1% over
@@ -49,7 +49,6 @@ class PlaneCoder:
         self.tables = tables
         scales = np.asarray(scales, dtype=np.float64)
         self.bounds = np.sqrt(scales[:-1] * scales[1:])  # nearest table in log scale
-        self.lower_scale = float(self.model.gaussian.lower_bound_scale.bound)
         self.levels = self.model.levels
 
     @torch.inference_mode()
@@ -71,10 +70,8 @@ class PlaneCoder:
         model, total = self.estimator, []
 
         def add(level: int, values: torch.Tensor, params: torch.Tensor, mask: torch.Tensor) -> None:
-            means, scales = params.chunk(2, dim=1)
-            likelihood = model.gaussian.likelihood_lower_bound(model.gaussian._likelihood(values, scales, means))
             coded = values.flatten(1).any(dim=1)[:, None, None, None]  # a level of zeros is not coded
-            total.append(-(torch.log2(likelihood) * mask * coded).sum())
+            total.append(-(torch.log2(likelihood(values, params)) * mask * coded).sum())
 
         model.walk(code32, previous, add)
         return float(torch.stack(total).sum()) + code[0].shape[0] * (self.levels + 1)
@@ -108,7 +105,7 @@ class PlaneCoder:
             where, rows, centres = self._pass(params, mask)
             values[0][:, where] = torch.from_numpy(decode_from(decoder, rows, self.tables) + centres).to(values.dtype)
             part = plane_rebuilt[0] if level == self.levels else plane_rebuilt[1][level]
-            part[0][:, where] = centroid(values, params, self.lower_scale)[0][:, where]
+            part[0][:, where] = centroid(values, params)[0][:, where]
 
         try:
             for (plane, previous), (plane_rebuilt, _) in zip(_planes(self.model, code), _planes(self.model, rebuilt)):
@@ -129,7 +126,7 @@ class PlaneCoder:
         """(positions, table rows, rounded means) of the values one pass codes, channel-major."""
         where = mask[0, 0].bool()
         means, scales = (t[0][:, where].numpy() for t in params.chunk(2, dim=1))
-        rows = np.searchsorted(self.bounds, np.maximum(scales, self.lower_scale)).astype(np.int32)
+        rows = np.searchsorted(self.bounds, np.maximum(scales, SCALE_BOUND)).astype(np.int32)
         return where, rows, np.rint(means).astype(np.int64)
 
 

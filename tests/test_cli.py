@@ -13,7 +13,7 @@ import rasterio
 from cli_helpers import assert_one_line_error, digest, invoke, json_lines, run_process
 from conftest import DATA, scene_path, scenes
 
-from hsicodec.checkpoints import read_manifest
+from hsicodec.checkpoints import SHIPPED_MODELS, read_manifest
 from hsicodec.container import HsicReader
 
 SMALL_ENVI = next(s for s in scenes("io") if s["id"] == "emit_like")
@@ -221,7 +221,7 @@ def test_a_folder_with_nothing_to_code_is_a_one_line_error_before_any_work(tmp_p
 
 def test_a_missing_or_tampered_checkpoint_is_refused(tmp_path: Path, packed: Path) -> None:
     models = tmp_path / "models"
-    shutil.copytree(Path(__file__).resolve().parents[1] / "models", models)
+    shutil.copytree(SHIPPED_MODELS, models)
     with HsicReader(packed) as reader:
         entry = next(e for e in read_manifest() if e.sha256 == reader.header.model_sha256)
     checkpoint = models / entry.file

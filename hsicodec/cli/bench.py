@@ -1,4 +1,4 @@
-"""`hsicodec bench`: rate-distortion of the installed models against JPEG 2000 baselines."""
+"""`hsicodec bench`: rate-distortion of the installed models against the classical anchors."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,12 +32,15 @@ PAPER_RATES = (0.2, 0.4, 1.0, 2.0)
 @quiet_option
 def bench(inputs: tuple[Path, ...], output: Path, model_names: tuple[str, ...], rates: tuple[float, ...],
           var: str | None, overwrite: bool, quiet: bool) -> None:
-    """Compress SCENES with hsicodec and with band-wise JPEG 2000 and PCA + JPEG 2000.
+    """Compress SCENES with hsicodec and with the classical codecs a user might pick instead.
+
+    The anchors, coded in memory with imagecodecs: band-wise JPEG 2000, PCA +
+    JPEG 2000 (Du & Fowler 2007), PCA + JPEG XL and 3-D SPERR.
 
     Each scene is coded as `compress -r RATE` codes it, at every --rates
     (rows `hsicodec -r`; with -m, rows `NAME -r` for each model named).
     Rates count every byte of each file (the .hsic header, KLT basis and
-    metadata; the PCA basis of PCA + JPEG 2000). The baselines run at the
+    metadata; the PCA basis and mean of the PCA anchors). The baselines run at the
     given rates and at the rate each model reached (and a little below or
     above it where they land off it), so every comparison is at matched bpp.
     A baseline point below the scene's floor, each band sent as its mean

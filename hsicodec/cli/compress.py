@@ -16,8 +16,8 @@ from hsicodec.cli.options import (
     describe_rate, jobs_option, json_option, output_option, overwrite_option, quiet_option, scheduler_option,
     summary_option, threads_option, with_options,
 )
-from hsicodec.codec import DEFAULT_TILE, compress_scene, progress_total
-from hsicodec.container import HsicReader, is_hsic, rate_figures, side_bytes, tile_rects
+from hsicodec.codec import DEFAULT_TILE, compress_scene
+from hsicodec.container import HsicReader, is_hsic, rate_figures, side_bytes
 from hsicodec.errors import ContainerError, InputError
 from hsicodec.io import clear_stale, find_scenes, open_scene
 from hsicodec.io.discover import SCENE_EXTENSIONS
@@ -125,12 +125,8 @@ def compress_job(job: Job, settings: CompressSettings) -> tuple[dict, str]:
     job.target.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with open_scene(job.source, var=settings.var) as reader:
-        height, width, bands = reader.shape
-        tiles = len(tile_rects(height, width, settings.tile_size))
-        steps = progress_total(tiles, bands * min(settings.tile_size, height) * min(settings.tile_size, width))
-        with tqdm(total=steps, desc=job.source.name, unit="tile", disable=True if settings.quiet else None,
-                  leave=False) as bar:
-            choice = compress_scene(reader, job.target, entry, coder, settings.rate, settings.tile_size, bar.update)
+        with tqdm(desc=job.source.name, unit="tile", disable=True if settings.quiet else None, leave=False) as bar:
+            choice = compress_scene(reader, job.target, entry, coder, settings.rate, settings.tile_size, bar)
         record = {"input": str(job.source), "output": str(job.target), "status": "ok", "model": entry.name,
                   **rate_figures(job.target.stat().st_size, reader.shape, reader.storage_bytes),
                   "step": choice.step, "planes": choice.planes}

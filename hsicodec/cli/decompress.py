@@ -169,7 +169,7 @@ def decompress_job(job: Job, settings: DecompressSettings) -> tuple[dict, str]:
                 damaged.append({"tile": index, "rows": [rect[0], rect[0] + rect[2]],
                                 "cols": [rect[1], rect[1] + rect[3]], "reason": reason})
 
-            blocks = decode_tiles(reader, coder, out_meta.nodata, bar.update, window, damage if salvage else None)
+            blocks = decode_tiles(reader, coder, out_meta.nodata, bar, window, damage if salvage else None)
             written = write_scene(job.target, fmt, out_shape, dtype, out_meta, blocks)
         shown = next((p for p in written if p.suffix == ".hdr"), written[0])
         record = {"input": str(job.source), "output": str(shown), "files": [str(p) for p in written],

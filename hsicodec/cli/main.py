@@ -23,7 +23,7 @@ COMMANDS = {
     "models": ("hsicodec.cli.models", "models", "List the installed models."),
     "eval": ("hsicodec.cli.evaluate", "evaluate", "PSNR, SSIM, SAM and MAE of a reconstruction."),
     "train": ("hsicodec.cli.train", "train", "Fit the model to your own scenes."),
-    "bench": ("hsicodec.cli.bench", "bench", "Rate-distortion report: hsicodec vs JPEG 2000 baselines."),
+    "bench": ("hsicodec.cli.bench", "bench", "Rate-distortion report: hsicodec vs the classical codecs."),
 }
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 from pathlib import Path
 
 import click
@@ -9,7 +10,7 @@ from tqdm import tqdm
 
 from hsicodec.checkpoints import export_checkpoint, find_model, load_coder, write_manifest
 from hsicodec.cli.options import emit, json_option, quiet_option
-from hsicodec.errors import InputError
+from hsicodec.errors import HsicodecError, InputError
 from hsicodec.io import find_scenes
 from hsicodec.io.discover import SCENE_EXTENSIONS
 
@@ -54,6 +55,9 @@ def train(inputs: tuple[Path, ...], output: Path, name: str, steps: int, init_mo
     from hsicodec.nn.pyramid import WaveletPyramid
     from hsicodec.training import Trainer, klt_planes
 
+    if importlib.util.find_spec("compressai") is None:  # checked before training: the export needs it
+        raise HsicodecError("hsicodec train needs compressai to bake the exported model's range-coder tables "
+                            "(pip install --no-deps compressai==1.2.8 beside a CPU torch, else hsicodec[train])")
     files = [f for path in inputs for f in (find_scenes(path) if path.is_dir() else [path])]
     scenes = [planes for planes in (klt_planes(f, var) for f in files) if min(planes.shape[1:]) >= patch]
     if not scenes:

@@ -18,7 +18,6 @@ from typing import Callable
 import torch
 from torch import nn
 
-from hsicodec._compressai import GaussianConditional
 from hsicodec.nn.wavelet import analyse_2d, synthesise_2d
 
 Code = tuple[torch.Tensor, list[torch.Tensor]]
@@ -51,7 +50,6 @@ class WaveletPyramid(nn.Module):
             nn.Conv2d(2 + (1 if cross_plane else 0), width, 3, padding=1), nn.ReLU(),
             nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
             nn.Conv2d(width, 2, 3, padding=1))
-        self.gaussian = GaussianConditional(None)
 
     def config(self) -> dict:
         """The constructor's arguments (a checkpoint stores them)."""
@@ -122,9 +120,7 @@ class WaveletPyramid(nn.Module):
         total = []
 
         def add(level: int, values: torch.Tensor, params: torch.Tensor, mask: torch.Tensor) -> None:
-            means, scales = params.chunk(2, dim=1)
-            likelihood = self.gaussian.likelihood_lower_bound(self.gaussian._likelihood(values, scales, means))
-            total.append(-(torch.log2(likelihood) * mask).sum())
+            total.append(-(torch.log2(likelihood(values, params)) * mask).sum())
 
         self.walk(code, previous, add)
         return torch.stack(total).sum()
@@ -137,11 +133,47 @@ class WaveletPyramid(nn.Module):
         return self.bits(code, code_previous) / x.numel()
 
 
-def centroid(values: torch.Tensor, params: torch.Tensor, lower_scale: float) -> torch.Tensor:
+SCALE_BOUND = 0.11
+"""Smallest scale of P's Gaussians (that of compressai's GaussianConditional, whose tables the coder uses)."""
+LIKELIHOOD_BOUND = 1e-9
+"""Smallest likelihood P gives a value in training and estimates (compressai's bound)."""
+
+
+def likelihood(values: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+    """Each integer value's probability under its Gaussian (P's means and scales) integrated over its bin,
+    scales and results bounded below as compressai's GaussianConditional bounds them."""
+    means, scales = params.chunk(2, dim=1)
+    distance = (values - means).abs()
+    scales = _LowerBound.apply(scales, SCALE_BOUND)
+    mass = _standard_cdf((0.5 - distance) / scales) - _standard_cdf((-0.5 - distance) / scales)
+    return _LowerBound.apply(mass, LIKELIHOOD_BOUND)
+
+
+def _standard_cdf(x: torch.Tensor) -> torch.Tensor:
+    return 0.5 * torch.erfc(-(2 ** -0.5) * x)
+
+
+class _LowerBound(torch.autograd.Function):
+    """max(x, bound), whose gradient still flows below the bound where it would raise x (so a scale
+    pushed under the bound in training can come back)."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, bound: float) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.bound = bound
+        return x.clamp_min(bound)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (x,) = ctx.saved_tensors
+        return grad * ((x >= ctx.bound) | (grad < 0)), None
+
+
+def centroid(values: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
     """The mean of each value's Gaussian (P's mean and scale) within its quantisation bin [q - 1/2, q + 1/2]:
     the reconstruction of least squared error under P, pulled from q towards P's mean."""
     means, scales = params.chunk(2, dim=1)
-    scales = scales.clamp_min(lower_scale)
+    scales = scales.clamp_min(SCALE_BOUND)
     normal = torch.distributions.Normal(torch.zeros((), dtype=values.dtype), torch.ones((), dtype=values.dtype))
     below, above = (values - 0.5 - means) / scales, (values + 0.5 - means) / scales
     mass = (normal.cdf(above) - normal.cdf(below)).clamp_min(1e-12)
