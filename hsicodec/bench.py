@@ -25,7 +25,7 @@ from hsicodec.checkpoints import ModelEntry
 from hsicodec.codec import compress_scene, nodata_mask
 from hsicodec.container import rate_figures
 from hsicodec.io import SceneReader
-from hsicodec.io.atomic import staged
+from hsicodec.atomic import staged
 from hsicodec.metrics import quality
 from hsicodec.plane_coding import PlaneCoder
 from hsicodec.verify import verify_file

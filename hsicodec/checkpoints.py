@@ -3,11 +3,13 @@
 A checkpoint is a ``torch.save`` of plain data (loadable with
 ``weights_only=True``): format_version, name, arch, config (the P's sizes),
 state_dict, the integer CDF tables its range coder uses (baked, so that every
-machine codes with the same tables), training and metrics. ``manifest.json``
-in a models directory records each file's sha256, checked before anything is
-loaded. Models are looked up in the directories of $HSICODEC_MODELS (separated
-like PATH) before the ones shipped in ``hsicodec/models/``; the first model of a name wins, and
-the first model found is the default.
+machine codes with the same tables) and how it was trained. ``manifest.json``
+in a models directory is the registry: each model's name, file, family
+(``arch``), the quantisation steps D it was trained over (the rates it covers)
+and its file's sha256, checked before anything is loaded; measured curves live
+in ``docs/``. Models are looked up in the directories of $HSICODEC_MODELS
+(separated like PATH) before the ones shipped in ``hsicodec/models/``; the first
+model of a name wins, and the first model found is the default.
 """
 from __future__ import annotations
 
@@ -38,11 +40,15 @@ class ModelEntry:
     file: str
     arch: str
     sha256: str
-    metrics: dict = field(default_factory=dict)
+    steps: tuple[float, float]  # the range of quantisation steps D P was trained over
     directory: Path | None = field(default=None, compare=False)  # where the manifest was read
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "steps", tuple(self.steps))  # a JSON list in the manifest
+
     def to_json(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "directory"}
+        return {"name": self.name, "file": self.file, "arch": self.arch, "steps": list(self.steps),
+                "sha256": self.sha256}
 
     @property
     def path(self) -> Path:
@@ -136,7 +142,8 @@ def load_coder(entry: ModelEntry) -> PlaneCoder:
         raise ModelError(f"checkpoint {path} cannot be loaded: {reason}") from None
 
 
-def export_checkpoint(model: WaveletPyramid, path: Path, name: str, training: dict, metrics: dict) -> ModelEntry:
+def export_checkpoint(model: WaveletPyramid, path: Path, name: str, training: dict,
+                      steps: tuple[float, float]) -> ModelEntry:
     """Bake the CDF tables, save a self-describing checkpoint and return its manifest entry."""
     import torch
 
@@ -151,8 +158,7 @@ def export_checkpoint(model: WaveletPyramid, path: Path, name: str, training: di
         "tables": scale_tables(SCALE_TABLE).state(),
         "scales": torch.tensor(SCALE_TABLE),
         "training": training,
-        "metrics": metrics,
     }
     torch.save(checkpoint, path)
-    return ModelEntry(name=name, file=path.name, arch="wavelet-pyramid", sha256=sha256_of(path), metrics=metrics,
+    return ModelEntry(name=name, file=path.name, arch="wavelet-pyramid", sha256=sha256_of(path), steps=steps,
                       directory=path.parent)

@@ -29,9 +29,8 @@ from hsicodec.plane_coding import PlaneCoder
 from hsicodec.rate_control import RateChoice, choose_step, sample_tiles
 
 DEFAULT_TILE = 256
-"""Tiles are coded independently (no context crosses their edges). Peak memory follows the tile: a
-512 x 512 x 200 scene took 2.0 GB to compress in tiles of 512, most of it the tile's spectra and planes
-in float64."""
+"""Tiles are coded independently (no context crosses their edges). Peak memory follows the tile, most of
+it the tile's spectra and planes in float64 (`benchmarks/large_scene.py` measures it)."""
 
 
 class Progress(Protocol):

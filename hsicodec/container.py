@@ -12,7 +12,6 @@ import json
 import math
 import numbers
 import os
-import secrets
 import struct
 import threading
 import zlib
@@ -24,6 +23,7 @@ from typing import BinaryIO, Iterable
 
 import numpy as np
 
+from hsicodec.atomic import Staging
 from hsicodec.errors import ContainerError
 
 MAGIC = b"\x89HSIC\r\n\x1a"
@@ -37,8 +37,7 @@ MAX_HEADER_SIZE = 1 << 20
 MAX_METADATA_SIZE = 1 << 26
 BASIS_SHARE = 0.05
 """The stored basis may add this share of one plane's quantisation error (D**2 / 12) to the per-band MSE:
-a fixed budget would cap the quality (1e-5, 50 dB below the peak, capped a CAVE scene at 54 dB) or waste
-bytes at low rates."""
+a fixed budget would cap the quality at high rates or waste bytes at low ones (docs/core-bakeoff.md)."""
 MAX_MEAN_EXPONENT = -2
 """The mean spectrum (normalised units, in [0, 1]) is stored in steps of at most 2**-2."""
 MAX_LEVEL = (1 << 30) - 1
@@ -344,8 +343,8 @@ class HsicWriter:
         self.path = Path(path)
         self.header = header
         self._written: set[int] = set()
-        self._temp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.part")
-        self._file: BinaryIO | None = open(self._temp, "xb")
+        self._staging = Staging()
+        self._file: BinaryIO | None = open(self._staging.temp(self.path), "xb")
         try:
             self._file.write(_header_bytes(header))
             for section_id, payload in sections:
@@ -404,8 +403,7 @@ class HsicWriter:
         os.fsync(self._file.fileno())
         self._file.close()
         self._file = None
-        os.replace(self._temp, self.path)
-        _fsync_directory(self.path.parent)
+        self._staging.commit()
 
     def _abort(self) -> None:
         """Delete the temporary file, even when closing it fails (a full disk cannot flush)."""
@@ -416,7 +414,7 @@ class HsicWriter:
             pass
         finally:
             self._file = None
-            self._temp.unlink(missing_ok=True)
+            self._staging.abort()
 
 
 def rate_figures(file_bytes: int, shape: tuple[int, int, int], source_bytes: int) -> dict[str, float]:
@@ -442,18 +440,6 @@ def is_hsic(path: Path) -> bool:
 def _crc_holds(section: bytes) -> bool:
     """Whether a whole section's trailing CRC32 matches its id, length and payload."""
     return zlib.crc32(section[:-_CRC.size]) == _CRC.unpack_from(section, len(section) - _CRC.size)[0]
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename durable where the platform allows opening directories."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # --------------------------------------------------------------------------- reading

@@ -8,7 +8,7 @@ so the network's distortion is the scene's PSNR distortion, whatever B is.
 The stored basis is quantised, so its rows are only nearly orthonormal: u is
 the least-squares fit of x_n - mean on the rows, not the plain projection
 (x_n - mean) @ basis.T, which would leak the strong components' energy into
-the coarsely stored weak rows and cap the scene's PSNR near 25 dB.
+the coarsely stored weak rows and cap the scene's PSNR.
 """
 from __future__ import annotations
 

@@ -27,10 +27,10 @@ CLOSE_ENOUGH = 0.03
 """A step whose file is this close below the target is taken: the next finer step (4.3% smaller) adds
 about as many bytes and would most likely exceed it."""
 INITIAL_STEP = 2.0**-6
-"""Where the search starts: about 1 bpp on CAVE sponges."""
+"""Where the search starts: mid-range of the rates sold (0.1 to 4 bpp) on the scenes measured."""
 MIN_STEP, MAX_STEP = 2.0**-14, 1.0
-"""Steps searched (normalised planes): at 1 nearly every value rounds to zero; 2**-8 gave about 4 bpp on
-CAVE sponges, so 2**-14 is far beyond any rate asked."""
+"""Steps searched (normalised planes): at 1 nearly every value rounds to zero; 2**-14 is more than 16 times
+finer than any step that 4 bpp needed on the scenes measured."""
 
 
 @dataclass

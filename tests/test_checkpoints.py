@@ -26,7 +26,8 @@ def foreign(tmp_path: Path, name: str, content: object) -> ModelEntry:
     """A file registered with its own, correct sha256: only its content is wrong."""
     path = tmp_path / f"{name}.pt"
     torch.save(content, path)
-    entry = ModelEntry(name=name, file=path.name, arch="wavelet-pyramid", sha256=sha256_of(path), directory=tmp_path)
+    entry = ModelEntry(name=name, file=path.name, arch="wavelet-pyramid", sha256=sha256_of(path), steps=(1e-3, 0.2),
+                       directory=tmp_path)
     write_manifest([entry], tmp_path)
     return entry
 
@@ -64,7 +65,8 @@ def test_the_default_model_is_the_first_found_and_models_of_hsicodec_models_come
                                                                                       monkeypatch) -> None:
     shipped = read_manifest()[0]
     assert find_model() == shipped
-    mine = ModelEntry(name="mine", file=shipped.file, arch=shipped.arch, sha256=shipped.sha256, directory=tmp_path)
+    mine = ModelEntry(name="mine", file=shipped.file, arch=shipped.arch, sha256=shipped.sha256, steps=shipped.steps,
+                      directory=tmp_path)
     (tmp_path / shipped.file).write_bytes(shipped.path.read_bytes())
     write_manifest([mine], tmp_path)
     monkeypatch.setenv("HSICODEC_MODELS", str(tmp_path))

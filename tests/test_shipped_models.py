@@ -21,7 +21,9 @@ def test_models_lists_the_shipped_model_as_the_default() -> None:
     [listed] = json_lines(result.stdout)
     assert listed == read_manifest()[0].to_json() and listed["arch"] == "wavelet-pyramid"
     text = invoke("models").stdout
-    assert text.startswith(f"* {listed['name']}")
+    assert text.startswith(f"* {listed['name']}") and "D 0.001 to 0.2" in text
+    table = invoke("models", "--markdown").stdout.splitlines()
+    assert table[0].startswith("| model |") and table[2].startswith(f"| {listed['name']} | wavelet-pyramid |")
 
 
 @pytest.mark.parametrize("scene, rate, above_mean", [(CAVE_EVAL, 0.4, 10.0), (ABU_EVAL, 2.0, 5.0)])

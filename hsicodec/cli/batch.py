@@ -13,7 +13,7 @@ import click
 from tqdm import tqdm
 
 from hsicodec.errors import HsicodecError, InputError
-from hsicodec.io.atomic import staged
+from hsicodec.atomic import staged
 
 
 @dataclass(frozen=True)

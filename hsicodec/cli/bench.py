@@ -13,7 +13,7 @@ from hsicodec.cli.coders import coder_for
 from hsicodec.cli.options import overwrite_option, quiet_option
 from hsicodec.errors import InputError
 from hsicodec.io import find_scenes, open_scene
-from hsicodec.io.atomic import staged
+from hsicodec.atomic import staged
 
 PAPER_RATES = (0.2, 0.4, 1.0, 2.0)
 

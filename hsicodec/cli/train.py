@@ -53,7 +53,7 @@ def train(inputs: tuple[Path, ...], output: Path, name: str, steps: int, init_mo
       $ HSICODEC_MODELS=runs/mine hsicodec compress scene.hdr -m mine -r 0.4
     """
     from hsicodec.nn.pyramid import WaveletPyramid
-    from hsicodec.training import Trainer, klt_planes
+    from hsicodec.training import STEP_RANGE, Trainer, klt_planes
 
     if importlib.util.find_spec("compressai") is None:  # checked before training: the export needs it
         raise HsicodecError("hsicodec train needs compressai to bake the exported model's range-coder tables "
@@ -86,7 +86,7 @@ def train(inputs: tuple[Path, ...], output: Path, name: str, steps: int, init_mo
                 losses = []
     training = {"scenes": [str(f) for f in files], "steps": trainer.steps, "cpu_seconds": trainer.cpu_seconds,
                 "patch": patch, "batch": batch, "lr": lr}
-    entry = export_checkpoint(trainer.model, output / f"{name}.pt", name, training, {})
+    entry = export_checkpoint(trainer.model, output / f"{name}.pt", name, training, STEP_RANGE)
     write_manifest([entry], output)
     emit(entry.to_json(), as_json, f"{output / (name + '.pt')}: {trainer.steps} steps, "
                                    f"{trainer.cpu_seconds / 60:.1f} CPU-minutes; use it with "

@@ -4,7 +4,7 @@
 writes ENVI or GeoTIFF tile by tile, atomically; `SceneMeta` carries the metadata
 (wavelengths, band names, map info, CRS, tags...) from one to the other.
 """
-from hsicodec.io.atomic import clear_stale
+from hsicodec.atomic import clear_stale
 from hsicodec.io.discover import find_scenes, open_scene
 from hsicodec.io.dtypes import SUPPORTED as SUPPORTED_DTYPES
 from hsicodec.io.meta import SceneMeta

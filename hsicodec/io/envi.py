@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from hsicodec.errors import InputError
-from hsicodec.io.atomic import Staging
+from hsicodec.atomic import Staging
 from hsicodec.io.dtypes import ENVI_CODES, envi_code, native
 from hsicodec.io.enviheader import format_header, meta_fields, parse_header, split_fields
 from hsicodec.io.georef import GEOREF_FIELDS, envi_georef, georef_of_envi

@@ -13,7 +13,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 
 from hsicodec.errors import InputError
-from hsicodec.io.atomic import Staging
+from hsicodec.atomic import Staging
 from hsicodec.io.dtypes import native
 from hsicodec.io.enviheader import STRUCTURAL, STRUCTURED, fmt_number, meta_fields, split_fields
 from hsicodec.io.georef import GEOREF_FIELDS

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from hsicodec.errors import InputError
-from hsicodec.io.atomic import staged
+from hsicodec.atomic import staged
 from hsicodec.io.dtypes import envi_code, native
 from hsicodec.io.envi import write_envi
 from hsicodec.io.gtiff import write_gtiff

@@ -1,4 +1,8 @@
-"""All-or-nothing output: write under temporary names, rename only when everything succeeded."""
+"""All-or-nothing output: write under temporary names, rename only when everything succeeded.
+
+The one home of hsicodec's atomic writes: `.hsic` files (`container.HsicWriter`),
+decoded scenes and their sidecars (`io.write`), reports (`bench`).
+"""
 from __future__ import annotations
 
 import glob
@@ -32,14 +36,29 @@ class Staging:
         return [final for _, final in self._moves]
 
     def commit(self) -> None:
+        """Rename every temporary to its final name, then make the renames durable."""
         for tmp, final in self._moves:
             os.replace(tmp, final)
+        for folder in {final.parent for _, final in self._moves}:
+            _fsync_directory(folder)
 
     def abort(self) -> None:
         """Delete every temporary and anything written next to it under its name."""
         for tmp, _ in self._moves:
             for leftover in glob.glob(glob.escape(str(tmp)) + "*"):
                 Path(leftover).unlink(missing_ok=True)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename durable where the platform allows opening directories."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def clear_stale(*finals: Path) -> None:
