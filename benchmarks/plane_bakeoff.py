@@ -40,7 +40,7 @@ from torch import nn
 from hsicodec._compressai import EntropyBottleneck, GaussianConditional
 from hsicodec.errors import InputError
 from hsicodec.nn.pyramid import WaveletPyramid
-from hsicodec.nn.wavelet import Wavelet97
+from hsicodec.nn.wavelet import analyse_2d, synthesise_2d
 from hsicodec.training import crops, klt_planes
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -48,6 +48,63 @@ COMPONENTS = 16
 EVAL_STEPS = (0.4, 0.2, 0.1, 0.05, 0.025, 0.012, 0.006, 0.003, 0.0015)
 J2K_LEVELS = (20, 24, 27, 30, 34, 38, 42, 46, 50, 54, 58, 62, 66, 70, 76, 82, 90)
 REPORT_RATES = (0.2, 0.4, 1.0, 2.0)  # bpp of the planes (all of them together, over H x W)
+
+
+class Wavelet97(nn.Module):
+    """The CDF 9/7 wavelet over `levels` levels, packed: planes (N, 1, H, W) <-> a latent (N, 4**levels,
+    H / 2**levels, W / 2**levels) whose channels are every subband cut into blocks by pixel-unshuffle, the
+    coarsest low-pass band first, then each level's details, coarse to fine; each channel is scaled by the
+    L2 norm of its synthesis basis function (the bake-off's packed candidates code this latent)."""
+
+    def __init__(self, levels: int = 4) -> None:
+        super().__init__()
+        self.levels = levels
+        self.register_buffer("gains", torch.ones(4 ** levels), persistent=False)
+        self.gains = self._synthesis_norms()
+
+    @property
+    def stride(self) -> int:
+        return 2 ** self.levels
+
+    def level_channels(self) -> list[int]:
+        """Latent channels of each group, coarse to fine: the low-pass band with the coarsest details, then each
+        finer level's details."""
+        return [4] + [3 * 4 ** k for k in range(1, self.levels)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._pack(x) * self.gains[None, :, None, None]
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        return self._unpack(y / self.gains[None, :, None, None])
+
+    def _pack(self, x: torch.Tensor) -> torch.Tensor:
+        details = []
+        low = x
+        for level in range(self.levels):
+            low, bands = analyse_2d(low)
+            details.append(F.pixel_unshuffle(bands, 2 ** (self.levels - 1 - level)))
+        return torch.cat([low, *reversed(details)], dim=1)
+
+    def _unpack(self, y: torch.Tensor) -> torch.Tensor:
+        low = y[:, :1]
+        start = 1
+        for level in reversed(range(self.levels)):
+            factor = 2 ** (self.levels - 1 - level)
+            count = 3 * factor ** 2
+            bands = F.pixel_shuffle(y[:, start:start + count], factor)
+            start += count
+            low = synthesise_2d(low, bands)
+        return low
+
+    @torch.no_grad()
+    def _synthesis_norms(self) -> torch.Tensor:
+        """L2 norm of each latent channel's synthesis basis function (an impulse far from the edges)."""
+        size = 8 * self.stride
+        grid = size // self.stride
+        impulses = torch.zeros(4 ** self.levels, 4 ** self.levels, grid, grid)
+        channel = torch.arange(4 ** self.levels)
+        impulses[channel, channel, grid // 2, grid // 2] = 1.0
+        return self._unpack(impulses).flatten(1).norm(dim=1)
 
 
 def slice_order(level_channels: list[int], phases: bool) -> tuple[list[int], list[int]]:

@@ -1,4 +1,4 @@
-"""The CDF 9/7 wavelet: exactly invertible, and its latent's error costs the same in the plane."""
+"""The CDF 9/7 pyramid: exactly invertible, and an error in any coded value costs its square in the plane."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +7,8 @@ import rasterio
 import torch
 from conftest import DATA
 
-from hsicodec.nn.wavelet import Wavelet97
+from hsicodec.nn.pyramid import WaveletPyramid
+from hsicodec.nn.wavelet import analyse_2d, synthesise_2d
 
 
 def _real_plane(height: int, width: int) -> torch.Tensor:
@@ -18,18 +19,24 @@ def _real_plane(height: int, width: int) -> torch.Tensor:
 
 
 def test_the_wavelet_is_inverted_exactly_on_a_real_plane() -> None:
-    wavelet = Wavelet97(4).double()
     plane = _real_plane(64, 96)
-    latent = wavelet(plane)
-    assert latent.shape == (1, 256, 4, 6)
-    assert torch.allclose(wavelet.inverse(latent), plane, atol=1e-12)
+    low, levels = plane, []
+    for _ in range(4):
+        low, bands = analyse_2d(low)
+        levels.append(bands)
+    assert low.shape == (1, 1, 4, 6) and levels[0].shape == (1, 3, 32, 48)
+    for bands in reversed(levels):
+        low = synthesise_2d(low, bands)
+    assert torch.allclose(low, plane, atol=1e-12)
 
 
-def test_an_error_in_any_latent_value_costs_its_square_in_the_plane() -> None:
-    wavelet = Wavelet97(3).double()
-    plane = _real_plane(128, 128)
-    latent = wavelet(plane)
-    for channel in (0, 1, 10, 63):  # the low-pass band, a coarse detail, finer details
-        moved = latent.clone()
-        moved[0, channel, 8, 8] += 1.0
-        assert float(((wavelet.inverse(moved) - plane) ** 2).sum()) == pytest.approx(1.0, rel=1e-6)
+def test_an_error_of_one_in_any_coded_value_costs_one_in_the_plane() -> None:
+    """The subbands' synthesis-norm gains make one step D the equal-slope split of bits."""
+    model = WaveletPyramid(levels=3).double()
+    code = model.quantise(_real_plane(128, 128), 1e-3)
+    plane = model.dequantise(code, 1.0)
+    for level, orientation in ((3, 0), (2, 0), (1, 1), (0, 2)):  # the low-pass band, then details
+        low, details = code[0].clone(), [b.clone() for b in code[1]]
+        (low if level == 3 else details[level][:, orientation:])[0, 0, 8, 8] += 1.0
+        moved = model.dequantise((low, details), 1.0)
+        assert float(((moved - plane) ** 2).sum()) == pytest.approx(1.0, rel=1e-6)
