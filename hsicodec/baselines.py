@@ -152,7 +152,8 @@ def _pca(method: str, codec: _PlaneCodec, cube: np.ndarray, target_bpp: float,
          components: int | None) -> BaselineResult:
     """PCA over bands, then the K component planes coded with `codec` at `target_bpp`.
 
-    The mean spectrum and the K leading eigenvectors of the band covariance
+    The mean spectrum (in units of the scene's range, whose two ends are
+    stored as float64) and the K leading eigenvectors of the band covariance
     (`klt.fit_klt`) are stored as float16, and the planes are the projections
     of the cube, less the stored mean, on the stored rows, so the decoder
     rebuilds from exactly what the file holds. The planes share one scale,
@@ -160,7 +161,8 @@ def _pca(method: str, codec: _PlaneCodec, cube: np.ndarray, target_bpp: float,
     a shared scale keeps the planes' relative variances, so the MSE the
     codec's allocation (or one common distance) spreads is the scene's MSE,
     and a plane given no bits decodes as zero. Side information: the float16
-    mean (B) and basis (K x B), and the scale as a float64.
+    mean (B) and basis (K x B), the range's ends and the planes' scale as
+    float64.
 
     K: when `components` is None, the best K for this rate (`_best_components`);
     the basis rows a small file cannot afford are the reason K is not simply B.
@@ -173,8 +175,8 @@ def _pca(method: str, codec: _PlaneCodec, cube: np.ndarray, target_bpp: float,
     lo, hi = float(spectra.min()), float(spectra.max())
     scale = hi - lo if hi > lo else 1.0
     mean, basis, variances = fit_klt(stats, bands)
-    mean16 = (mean.astype(np.float64) * scale + lo).astype(np.float16)
-    centred = spectra - mean16.astype(np.float64)
+    stored_mean = mean.astype(np.float16).astype(np.float64) * scale + lo  # fit_klt's mean is in range units
+    centred = spectra - stored_mean
     target = _bytes(target_bpp, cube)
     rank = max(1, int(np.count_nonzero(variances > 1e-10 * variances[0]))) if variances[0] > 0 else 1
 
@@ -183,10 +185,10 @@ def _pca(method: str, codec: _PlaneCodec, cube: np.ndarray, target_bpp: float,
         planes = (centred @ rows.T).T.reshape(k, height, width)
         step = max(float(np.abs(planes).max()), 1e-300) / (_MID - 1)
         stack = (np.rint(planes / step) + _MID).astype(np.uint16)
-        side = 2 * (bands + k * bands) + 8
+        side = 2 * (bands + k * bands) + 3 * 8
         streams = _at_rate(codec, stack, target, side)
         decoded = (codec.decode(streams).astype(np.float64) - _MID) * step
-        rebuilt = decoded.reshape(k, -1).T @ rows + mean16.astype(np.float64)
+        rebuilt = decoded.reshape(k, -1).T @ rows + stored_mean
         return _size(streams) + side, float(np.mean((rebuilt - spectra) ** 2)), rebuilt
 
     if components is not None:

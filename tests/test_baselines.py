@@ -84,10 +84,11 @@ def _variants(cave: np.ndarray) -> dict[str, np.ndarray]:
         "uint16": cave,
         "int16": (cave.astype(np.int32) - 30000).astype(np.int16),  # negative values too
         "float32": (cave / np.float32(65535)).astype(np.float32),  # reflectance-like
+        "float64": cave * 1e6 + 1e9,  # radiance far beyond float16's range
     }
 
 
-@pytest.mark.parametrize("dtype", ["uint16", "int16", "float32"])
+@pytest.mark.parametrize("dtype", ["uint16", "int16", "float32", "float64"])
 @pytest.mark.parametrize("method", METHODS)
 def test_reconstruction_has_source_dtype_and_shape(cave: np.ndarray, method: str, dtype: str) -> None:
     cube = _variants(cave)[dtype]
@@ -117,7 +118,7 @@ def test_side_information_is_counted(cave: np.ndarray, monkeypatch: pytest.Monke
     for method in ("PCA + JPEG 2000", "PCA + JPEG XL"):
         sizes.clear()
         pca = _code(method, variants["uint16"], 1.0, components=3)
-        assert pca.bytes == sizes[-1] + 2 * (bands + 3 * bands) + 8  # float16 mean and basis, float64 scale
+        assert pca.bytes == sizes[-1] + 2 * (bands + 3 * bands) + 24  # float16 mean and basis, 3 float64
 
     for dtype, side in [("uint16", 0), ("int16", 0), ("float32", 16)]:  # float32: min and max as float64
         sizes.clear()
