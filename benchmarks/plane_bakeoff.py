@@ -224,7 +224,35 @@ class PyramidCandidate(WaveletPyramid):
         return bits, self.dequantise(code, step)
 
 
+class LogInputs(nn.Module):
+    """A net whose value-valued input channels are first compressed to sign(x) log2(1 + |x|): bounded
+    inputs, the first requirement of an integer P (every float32 partial sum exact)."""
+
+    def __init__(self, net: nn.Module, value_channels: list[int]) -> None:
+        super().__init__()
+        self.net = net
+        self.value_channels = value_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.clone()
+        values = x[:, self.value_channels]
+        x[:, self.value_channels] = torch.sign(values) * torch.log2(1 + values.abs())
+        return self.net(x)
+
+
+class LogPyramidCandidate(PyramidCandidate):
+    """`wavelet-pyramid` with log-compressed context values (the low-pass image, the level's values so far,
+    the previous plane's image and values): what bounding P's inputs costs before any integer arithmetic."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        first_plane = 1 + 3 + 1 + self.levels
+        self.net = LogInputs(self.net, [0, 1, 2, 3, first_plane, first_plane + 1, first_plane + 2, first_plane + 3])
+        self.low_net = LogInputs(self.low_net, [0, 2])
+
+
 CANDIDATES = {"wavelet-context": WaveletContext,
+              "wavelet-pyramid-log": LogPyramidCandidate,
               "wavelet-phases": lambda: WaveletContext(phases=True),
               "wavelet-phases-hyperprior": lambda: WaveletContext(cross_plane=False, phases=True),
               "wavelet-pyramid": PyramidCandidate,
