@@ -48,7 +48,7 @@ class PlaneCoder:
         self.estimator = copy.deepcopy(model).to(torch.float32).cpu().eval()
         self.tables = tables
         scales = np.asarray(scales, dtype=np.float64)
-        self.bounds = np.sqrt(scales[:-1] * scales[1:])  # nearest table in log scale
+        self.bounds = torch.from_numpy(np.sqrt(scales[:-1] * scales[1:]))  # nearest table in log scale
         self.scales = torch.from_numpy(scales).to(torch.float32)
         self.levels = self.model.levels
 
@@ -69,12 +69,10 @@ class PlaneCoder:
         code32 = (code[0].to(torch.float32), [b.to(torch.float32) for b in code[1]])
         previous = (_shifted(code32[0]), [_shifted(b) for b in code32[1]])
         model, total = self.estimator, []
-        bounds = torch.from_numpy(self.bounds).to(torch.float32)
 
         def add(level: int, values: torch.Tensor, params: torch.Tensor, mask: torch.Tensor) -> None:
             means, scales = params.chunk(2, dim=1)
-            coded_with = torch.cat([means.round(), self.scales[torch.bucketize(scales.clamp_min(SCALE_BOUND), bounds)]],
-                                   dim=1)
+            coded_with = torch.cat([means.round(), self.scales[self._rows(scales)]], dim=1)
             coded = values.flatten(1).any(dim=1)[:, None, None, None]  # a level of zeros is not coded
             total.append(-(torch.log2(likelihood(values, coded_with)) * mask * coded).sum())
 
@@ -127,11 +125,15 @@ class PlaneCoder:
         """Levels a plane's flags (low band first, then the details finest first) mark as all zeros."""
         return frozenset(level for level, flag in zip((self.levels, *range(self.levels)), flags) if not flag)
 
+    def _rows(self, scales: torch.Tensor) -> torch.Tensor:
+        """The table each scale is coded with: the nearest in log scale (scales below SCALE_BOUND take it)."""
+        return torch.bucketize(scales.to(torch.float64).clamp_min(SCALE_BOUND), self.bounds)
+
     def _pass(self, params: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
         """(positions, table rows, rounded means) of the values one pass codes, channel-major."""
         where = mask[0, 0].bool()
         means, scales = (t[0][:, where].numpy() for t in params.chunk(2, dim=1))
-        rows = np.searchsorted(self.bounds, np.maximum(scales, SCALE_BOUND)).astype(np.int32)
+        rows = self._rows(torch.from_numpy(scales)).numpy().astype(np.int32)
         return where, rows, np.rint(means).astype(np.int64)
 
 
