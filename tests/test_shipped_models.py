@@ -24,6 +24,9 @@ def test_models_lists_the_shipped_model_as_the_default() -> None:
     assert text.startswith(f"* {listed['name']}") and "D 0.001 to 0.2" in text
     table = invoke("models", "--markdown").stdout.splitlines()
     assert table[0].startswith("| model |") and table[2].startswith(f"| {listed['name']} | wavelet-pyramid |")
+    both = invoke("models", "--json", "--markdown")
+    [line] = both.stderr.splitlines()
+    assert both.exit_code == 2 and line.startswith("hsicodec: usage error: ") and "alternatives" in line
 
 
 @pytest.mark.parametrize("scene, rate, above_mean", [(CAVE_EVAL, 0.4, 10.0), (ABU_EVAL, 2.0, 5.0)])
