@@ -23,6 +23,9 @@ from typing import TYPE_CHECKING
 
 from hsicodec.errors import ModelError
 
+MODEL_ID_DIGITS = 16
+"""A .hsic file names its model by the first 16 hex digits (8 bytes) of the checkpoint's sha256."""
+
 if TYPE_CHECKING:  # torch and the networks are imported where a checkpoint is loaded or written
     from hsicodec.nn.pyramid import WaveletPyramid
     from hsicodec.plane_coding import PlaneCoder
@@ -53,6 +56,11 @@ class ModelEntry:
     @property
     def path(self) -> Path:
         return (self.directory or SHIPPED_MODELS) / self.file
+
+    @property
+    def model_id(self) -> str:
+        """How a .hsic file names this model: the first digits of its sha256."""
+        return self.sha256[:MODEL_ID_DIGITS]
 
 
 def model_dirs() -> list[Path]:
@@ -108,8 +116,9 @@ def find_model(name: str | None = None) -> ModelEntry:
     raise ModelError(f"unknown model {name!r} (installed: {known})")
 
 
-def find_by_sha(sha256: str) -> ModelEntry | None:
-    return next((e for e in installed_models() if e.sha256 == sha256), None)
+def find_by_id(model_id: str) -> ModelEntry | None:
+    """The installed model a .hsic file names by `model_id`, or None."""
+    return next((e for e in installed_models() if e.model_id == model_id), None)
 
 
 def load_coder(entry: ModelEntry) -> PlaneCoder:

@@ -89,7 +89,7 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
         raise InputError(f"{reader.path}: scene is empty ({height}x{width}x{bands})")
     header = FileHeader(height=height, width=width, bands=bands, dtype=reader.dtype.name,
                         byteorder=reader.meta.byteorder, tile_size=tile_size, components=0,
-                        model_name=entry.name, model_sha256=entry.sha256, step=1.0)
+                        model_name=entry.name, model_id=entry.model_id, step=1.0)
     grid = header.tile_grid()
     sampled = sample_tiles(len(grid), bands * min(tile_size, height) * min(tile_size, width))
     if progress is not None:

@@ -1,8 +1,10 @@
-"""The `.hsic` container, version 5 (byte layout: docs/format.md).
+"""The `.hsic` container, version 6 (byte layout: docs/format.md).
 
-A fixed little-endian header (magic, version, scene shape, model, quantisation step) with its own
-CRC32, then length-prefixed sections, each with a CRC32, ending with an END
-section. Tiles are independent sections, so they can be written one at a time
+A fixed little-endian header (magic, version, scene shape, model, quantisation step, value range) with
+its own CRC32, then length-prefixed sections, each with a CRC32, ending with an END
+section. Every byte counts in the rate of a small scene, so nothing is stored twice: a tile's
+geometry follows from its index, and the metadata's JSON is deflated against a preset dictionary of
+the keys and values every file repeats. Tiles are independent sections, so they can be written one at a time
 and read in any order. Nothing from a file is ever evaluated: metadata is JSON
 read with ``json.loads``, arrays are raw little-endian numbers.
 """
@@ -24,10 +26,12 @@ from typing import BinaryIO, Iterable
 import numpy as np
 
 from hsicodec.atomic import Staging
+from hsicodec.checkpoints import MODEL_ID_DIGITS
 from hsicodec.errors import ContainerError
+from hsicodec.metadata_dictionary import METADATA_DICTIONARY
 
 MAGIC = b"\x89HSIC\r\n\x1a"
-MAJOR = 5
+MAJOR = 6
 MINOR = 0
 
 MAX_BANDS = 65535
@@ -35,6 +39,7 @@ MAX_TILE_SIZE = 65535
 MAX_COMPONENTS = 65535
 MAX_HEADER_SIZE = 1 << 20
 MAX_METADATA_SIZE = 1 << 26
+MAX_SECTION_SIZE = 2**32 - 1
 BASIS_SHARE = 0.05
 """The stored basis may add this share of one plane's quantisation error (D**2 / 12) to the per-band MSE:
 a fixed budget would cap the quality at high rates or waste bytes at low ones (docs/core-bakeoff.md)."""
@@ -51,7 +56,6 @@ MIN_STEP, MAX_STEP = 2.0**-30, 2.0**4
 class SectionId(IntEnum):
     """Numeric section identifiers (part of the format; never renumber)."""
 
-    NORMALISATION = 0x0001
     BASIS = 0x0002
     METADATA = 0x0003
     TILE = 0x0010
@@ -66,13 +70,12 @@ _DTYPE_NAMES = {code: name for name, code in DTYPE_CODES.items()}
 _KNOWN_SECTIONS = frozenset(SectionId)
 
 _PREFIX = struct.Struct("<8sHHI")  # magic, major, minor, header_size
-_FIELDS = struct.Struct("<5IBB32sH")  # H, W, B, tile, K, dtype, byteorder, sha256, name length
-_STEP = struct.Struct("<d")  # quantisation step D, after the model name
-_SECTION = struct.Struct("<HQ")  # id, payload length
+_FIELDS = struct.Struct(f"<IIHHHBB{MODEL_ID_DIGITS // 2}sH")  # H, W, B, tile, K, dtype, byteorder, model id, name length
+_AFTER_NAME = struct.Struct("<ddd")  # quantisation step D, value range lo, hi
+_SECTION = struct.Struct("<HI")  # id, payload length
 _CRC = struct.Struct("<I")
-_NORM = struct.Struct("<dd")
 _BASIS_HEAD = struct.Struct("<II")  # K, B
-_TILE_HEAD = struct.Struct("<5IIQBQ")  # geometry, value crc, word count, mask flag, mask bytes
+_TILE_HEAD = struct.Struct("<III")  # index, value crc, mask bytes
 _TILE_SECTION_MIN = _SECTION.size + _TILE_HEAD.size + _CRC.size
 
 Rect = tuple[int, int, int, int]
@@ -98,7 +101,8 @@ class FileHeader:
     tile_size: int
     components: int
     model_name: str
-    model_sha256: str
+    model_id: str
+    """The first MODEL_ID_DIGITS hex digits of the checkpoint file's SHA-256."""
     step: float
 
     @property
@@ -219,8 +223,8 @@ def _header_problem(h: FileHeader) -> str | None:
         return f"header dtype {h.dtype!r} not one of {sorted(DTYPE_CODES)}"
     if h.byteorder not in ("<", ">"):
         return f"header byteorder {h.byteorder!r} is not '<' or '>'"
-    if len(h.model_sha256) != 64 or not set(h.model_sha256) <= set("0123456789abcdef"):
-        return f"header model_sha256 {h.model_sha256!r} is not 64 lowercase hex digits"
+    if len(h.model_id) != MODEL_ID_DIGITS or not set(h.model_id) <= set("0123456789abcdef"):
+        return f"header model_id {h.model_id!r} is not {MODEL_ID_DIGITS} lowercase hex digits"
     if len(h.model_name.encode("utf-8")) > 0xFFFF:
         return "header model_name longer than 65535 UTF-8 bytes"
     if h.components > h.bands:
@@ -257,12 +261,12 @@ def _finite_norm(norm: Normalisation) -> bool:
 # --------------------------------------------------------------------------- writing
 
 
-def _header_bytes(h: FileHeader) -> bytes:
+def _header_bytes(h: FileHeader, norm: Normalisation) -> bytes:
     """Fixed header including its CRC32."""
     name = h.model_name.encode("utf-8")
     fields = _FIELDS.pack(h.height, h.width, h.bands, h.tile_size, h.components, DTYPE_CODES[h.dtype],
-                          ord(h.byteorder), bytes.fromhex(h.model_sha256), len(name)) + name
-    fields += _STEP.pack(h.step)
+                          ord(h.byteorder), bytes.fromhex(h.model_id), len(name)) + name
+    fields += _AFTER_NAME.pack(h.step, norm.lo, norm.hi)
     head = _PREFIX.pack(MAGIC, MAJOR, MINOR, len(fields)) + fields
     return head + _CRC.pack(zlib.crc32(head))
 
@@ -289,7 +293,8 @@ def _metadata_payload(metadata: dict) -> bytes:
         text = json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     except (TypeError, ValueError) as err:
         raise ValueError(f"metadata is not JSON-serialisable: {err}") from err
-    return zlib.compress(text, 9)
+    deflater = zlib.compressobj(9, zdict=METADATA_DICTIONARY)
+    return deflater.compress(text) + deflater.flush()
 
 
 def _mask_payload(mask: np.ndarray | None, shape: tuple[int, int, int], index: int) -> bytes:
@@ -312,14 +317,13 @@ def _leading_sections(header: FileHeader, norm: Normalisation, basis: SpectralBa
         raise ValueError(f"normalisation {norm} is not finite")
     if np.shape(basis.basis) != (header.components, header.bands):
         raise ValueError(f"basis shape {np.shape(basis.basis)} is not ({header.components}, {header.bands})")
-    return [(SectionId.NORMALISATION, _NORM.pack(norm.lo, norm.hi)), (SectionId.BASIS, _basis_payload(basis)),
-            (SectionId.METADATA, _metadata_payload(metadata))]
+    return [(SectionId.BASIS, _basis_payload(basis)), (SectionId.METADATA, _metadata_payload(metadata))]
 
 
 def side_bytes(header: FileHeader, norm: Normalisation, basis: SpectralBasis, metadata: dict) -> int:
-    """Bytes of a file with these header sections and END: everything but the tile sections."""
+    """Bytes of a file with this header, these sections and END: everything but the tile sections."""
     sections = _leading_sections(header, norm, basis, metadata)
-    return len(_header_bytes(header)) + sum(_SECTION.size + len(p) + _CRC.size for _, p in sections) + \
+    return len(_header_bytes(header, norm)) + sum(_SECTION.size + len(p) + _CRC.size for _, p in sections) + \
         _SECTION.size + _CRC.size
 
 
@@ -346,7 +350,7 @@ class HsicWriter:
         self._staging = Staging()
         self._file: BinaryIO | None = open(self._staging.temp(self.path), "xb")
         try:
-            self._file.write(_header_bytes(header))
+            self._file.write(_header_bytes(header, norm))
             for section_id, payload in sections:
                 self._write_section(section_id, [payload])
         except BaseException:
@@ -382,14 +386,17 @@ class HsicWriter:
             raise ValueError(f"tile {tile.index} written twice")
         words = _words(tile.words, "words")
         mask = _mask_payload(tile.nodata_mask, (tile.height, tile.width, self.header.bands), tile.index)
-        head = _TILE_HEAD.pack(tile.index, tile.row0, tile.col0, tile.height, tile.width, tile.value_crc,
-                               words.size, 1 if tile.nodata_mask is not None else 0, len(mask))
+        head = _TILE_HEAD.pack(tile.index, tile.value_crc, len(mask))
         self._write_section(SectionId.TILE, [head, words.data.cast("B"), mask])
         self._written.add(tile.index)
 
     def _write_section(self, section_id: SectionId, parts: list[bytes | memoryview]) -> None:
         """id, length, payload parts, CRC32 of all three."""
-        head = _SECTION.pack(section_id, sum(len(p) for p in parts))
+        length = sum(len(p) for p in parts)
+        if length > MAX_SECTION_SIZE:
+            raise ValueError(f"{section_id.name} section of {length} bytes exceeds the format's {MAX_SECTION_SIZE} "
+                             "(code the scene in smaller tiles)")
+        head = _SECTION.pack(section_id, length)
         crc = zlib.crc32(head)
         self._file.write(head)
         for part in parts:
@@ -454,8 +461,8 @@ class HsicReader:
 
     With ``salvage=True`` a damaged tile area is tolerated: the walk skips to the
     next tile section whose CRC checks, stops at a truncation, and lists the
-    tiles it could not find in ``missing_tiles``. The header and the
-    normalisation, basis and metadata sections must still be intact.
+    tiles it could not find in ``missing_tiles``. The header and the basis and
+    metadata sections must still be intact.
     """
 
     path: Path
@@ -475,7 +482,7 @@ class HsicReader:
         self._tiles: dict[int, tuple[int, int]] = {}  # index -> (section offset, payload length)
         try:
             self.file_bytes = os.fstat(self._file.fileno()).st_size
-            self.version, self.header, start = self._read_header()
+            self.version, self.header, self.norm, start = self._read_header()
             self._index_sections(start)
         except BaseException:
             self._file.close()
@@ -539,8 +546,8 @@ class HsicReader:
             raise self._fail(f"truncated: {size} bytes needed at byte {offset}, got {len(data)}")
         return data
 
-    def _read_header(self) -> tuple[tuple[int, int], FileHeader, int]:
-        """Version, header and the offset of the first section."""
+    def _read_header(self) -> tuple[tuple[int, int], FileHeader, Normalisation, int]:
+        """Version, header, value range and the offset of the first section."""
         first = self._file.read(_PREFIX.size)
         if first[:len(MAGIC)] != MAGIC[:len(first)]:
             raise self._fail("not a .hsic file (bad magic bytes)")
@@ -556,31 +563,34 @@ class HsicReader:
         fields = self._read_at(_PREFIX.size, size + _CRC.size)
         if zlib.crc32(first + fields[:size]) != _CRC.unpack_from(fields, size)[0]:
             raise self._fail("header is corrupt (CRC mismatch)")
-        header = self._parse_header(fields[:size])
-        return (major, minor), header, _PREFIX.size + size + _CRC.size
+        header, norm = self._parse_header(fields[:size])
+        return (major, minor), header, norm, _PREFIX.size + size + _CRC.size
 
-    def _parse_header(self, fields: bytes) -> FileHeader:
-        h, w, b, tile, k, dtype, order, sha, name_len = _FIELDS.unpack_from(fields)
-        step_at = _FIELDS.size + name_len
-        if step_at + _STEP.size > len(fields):
+    def _parse_header(self, fields: bytes) -> tuple[FileHeader, Normalisation]:
+        h, w, b, tile, k, dtype, order, model_id, name_len = _FIELDS.unpack_from(fields)
+        after_name = _FIELDS.size + name_len
+        if after_name + _AFTER_NAME.size > len(fields):
             raise self._fail(f"header model name of {name_len} bytes overruns the header")
-        (step,) = _STEP.unpack_from(fields, step_at)
+        step, lo, hi = _AFTER_NAME.unpack_from(fields, after_name)
         try:
-            name = fields[_FIELDS.size:_FIELDS.size + name_len].decode("utf-8")
+            name = fields[_FIELDS.size:after_name].decode("utf-8")
         except UnicodeDecodeError as err:
             raise self._fail("header model name is not UTF-8") from err
-        header = FileHeader(h, w, b, _DTYPE_NAMES.get(dtype, f"code {dtype}"), chr(order), tile, k, name, sha.hex(),
-                            step)
+        header = FileHeader(h, w, b, _DTYPE_NAMES.get(dtype, f"code {dtype}"), chr(order), tile, k, name,
+                            model_id.hex(), step)
         problem = _header_problem(header)
         if problem:
             raise self._fail(problem)
+        norm = Normalisation(lo, hi)
+        if not _finite_norm(norm):
+            raise self._fail(f"header value range {norm} is not finite")
         # a whole file holds every tile; a salvaged one may have lost most of them, but a count beyond its
         # size is still corrupt (and would make the list of missing tiles unbounded)
         room = self.file_bytes if self.salvage else self.file_bytes // _TILE_SECTION_MIN
         if header.n_tiles > room:
             raise self._fail(f"truncated or corrupt: header declares {header.n_tiles} tiles, "
                              f"more than a {self.file_bytes}-byte file can hold")
-        return header
+        return header, norm
 
     def _index_sections(self, offset: int) -> None:
         """Walk the section headers to END; read and check the small sections, index the tiles."""
@@ -625,7 +635,7 @@ class HsicReader:
         return section_id, end
 
     def _has_small_sections(self, payloads: dict[SectionId, bytes]) -> bool:
-        return {SectionId.NORMALISATION, SectionId.BASIS, SectionId.METADATA} <= payloads.keys()
+        return {SectionId.BASIS, SectionId.METADATA} <= payloads.keys()
 
     def _next_intact_tile(self, start: int, chunk: int = 1 << 24) -> int | None:
         """Offset of the next tile section at or after `start` whose CRC checks (salvage only)."""
@@ -675,23 +685,14 @@ class HsicReader:
         return f"tile section at byte {offset} (tile section no. {len(self._tiles) + 1} in the file)"
 
     def _parse_sections(self, payloads: dict[SectionId, bytes]) -> None:
-        for required in (SectionId.NORMALISATION, SectionId.BASIS, SectionId.METADATA):
+        for required in (SectionId.BASIS, SectionId.METADATA):
             if required not in payloads:
                 raise self._fail(f"{required.name} section missing")
-        self.norm = self._parse_norm(payloads[SectionId.NORMALISATION])
         self.metadata = self._parse_metadata(payloads[SectionId.METADATA])
         self.basis = self._parse_basis(payloads[SectionId.BASIS])
 
-    def _parse_norm(self, payload: bytes) -> Normalisation:
-        if len(payload) != _NORM.size:
-            raise self._fail(f"NORMALISATION section has {len(payload)} bytes, expected {_NORM.size}")
-        norm = Normalisation(*_NORM.unpack(payload))
-        if not _finite_norm(norm):
-            raise self._fail(f"normalisation {norm} is not finite")
-        return norm
-
     def _parse_metadata(self, payload: bytes) -> dict:
-        inflater = zlib.decompressobj()
+        inflater = zlib.decompressobj(zdict=METADATA_DICTIONARY)
         try:
             text = inflater.decompress(payload, MAX_METADATA_SIZE)
         except zlib.error as err:
@@ -730,19 +731,15 @@ class HsicReader:
         return SpectralBasis(stored[0], stored[1:], exponents)
 
     def _parse_tile(self, payload: memoryview, index: int) -> TilePayload:
-        *geometry, value_crc, n_words, mask_flag, mask_bytes = _TILE_HEAD.unpack_from(payload)
-        tile = TilePayload(*geometry, np.empty(0, np.uint32), value_crc, None)
-        problem = _tile_problem(tile, self.header)
-        if problem:
-            raise self._fail(f"tile {index}: {problem}")
-        at = _TILE_HEAD.size
-        if at + 4 * n_words + mask_bytes != len(payload) or mask_flag > 1 or (mask_flag == 0 and mask_bytes):
-            raise self._fail(f"tile {index}: {n_words} words and mask {mask_flag}/{mask_bytes} bytes "
-                             f"do not match its {len(payload)}-byte section")
-        tile.words = np.frombuffer(payload, "<u4", n_words, at).astype(np.uint32)
-        if mask_flag:
+        stored_index, value_crc, mask_bytes = _TILE_HEAD.unpack_from(payload)
+        word_bytes = len(payload) - _TILE_HEAD.size - mask_bytes
+        if stored_index != index or word_bytes < 0 or word_bytes % 4:
+            raise self._fail(f"tile {index}: a {mask_bytes}-byte mask does not fit its {len(payload)}-byte section")
+        tile = TilePayload(index, *self.header.tile_rect(index), np.empty(0, np.uint32), value_crc, None)
+        tile.words = np.frombuffer(payload, "<u4", word_bytes // 4, _TILE_HEAD.size).astype(np.uint32)
+        if mask_bytes:
             shape = (tile.height, tile.width, self.header.bands)
-            tile.nodata_mask = self._parse_mask(payload[at + 4 * n_words:], shape, index)
+            tile.nodata_mask = self._parse_mask(payload[_TILE_HEAD.size + word_bytes:], shape, index)
         return tile
 
     def _parse_mask(self, data: memoryview, shape: tuple[int, int, int], index: int) -> np.ndarray:

@@ -15,6 +15,7 @@ from conftest import DATA, scene_path, scenes
 
 from hsicodec.checkpoints import SHIPPED_MODELS, read_manifest
 from hsicodec.container import HsicReader
+from hsicodec.metadata_dictionary import METADATA_DICTIONARY
 
 SMALL_ENVI = next(s for s in scenes("io") if s["id"] == "emit_like")
 EVAL_TIF = next(s for s in scenes("eval") if s["id"] == "enmap_potsdam_192_128")
@@ -138,14 +139,15 @@ def _with_scene_metadata(packed: Path, tmp_path: Path, **changes: object) -> Pat
     data = packed.read_bytes()
     at = 20 + struct.unpack_from("<I", data, 12)[0]
     while struct.unpack_from("<H", data, at)[0] != 0x0003:
-        at += 14 + struct.unpack_from("<Q", data, at + 2)[0]
-    length = struct.unpack_from("<Q", data, at + 2)[0]
-    metadata = json.loads(zlib.decompress(data[at + 10:at + 10 + length]))
+        at += 10 + struct.unpack_from("<I", data, at + 2)[0]
+    length = struct.unpack_from("<I", data, at + 2)[0]
+    metadata = json.loads(zlib.decompressobj(zdict=METADATA_DICTIONARY).decompress(data[at + 6:at + 6 + length]))
     metadata["scene"].update(changes)
-    payload = zlib.compress(json.dumps(metadata).encode())
-    section = struct.pack("<HQ", 0x0003, len(payload)) + payload
+    deflater = zlib.compressobj(zdict=METADATA_DICTIONARY)
+    payload = deflater.compress(json.dumps(metadata).encode()) + deflater.flush()
+    section = struct.pack("<HI", 0x0003, len(payload)) + payload
     out = tmp_path / "edited.hsic"
-    out.write_bytes(data[:at] + section + struct.pack("<I", zlib.crc32(section)) + data[at + 14 + length:])
+    out.write_bytes(data[:at] + section + struct.pack("<I", zlib.crc32(section)) + data[at + 10 + length:])
     return out
 
 
@@ -223,7 +225,7 @@ def test_a_missing_or_tampered_checkpoint_is_refused(tmp_path: Path, packed: Pat
     models = tmp_path / "models"
     shutil.copytree(SHIPPED_MODELS, models)
     with HsicReader(packed) as reader:
-        entry = next(e for e in read_manifest() if e.sha256 == reader.header.model_sha256)
+        entry = next(e for e in read_manifest() if e.model_id == reader.header.model_id)
     checkpoint = models / entry.file
     tampered = bytearray(checkpoint.read_bytes())
     tampered[len(tampered) // 2] ^= 0x01

@@ -1,4 +1,4 @@
-"""The `.hsic` container v5 (hsicodec.container, docs/format.md)."""
+"""The `.hsic` container v6 (hsicodec.container, docs/format.md)."""
 from __future__ import annotations
 
 import dataclasses
@@ -14,15 +14,17 @@ import pytest
 from hsicodec.container import (MAGIC, FileHeader, HsicReader, HsicWriter, Normalisation, SectionId, SpectralBasis,
                                 TilePayload, quantise_basis, side_bytes, tile_section_bytes)
 from hsicodec.errors import ContainerError
+from hsicodec.metadata_dictionary import METADATA_DICTIONARY
 
-SHA = "0123456789abcdef" * 4
+MODEL_ID = "0123456789abcdef"
+FROZEN_DICTIONARY_CRC = 0x8A574ADA
 METADATA = {"wavelength": [400.5, 410.25, 420.0, 430.0], "description": "Zürich ✓", "map info": ["UTM", 1, 2],
             "nodata": None}
 
 
 def make_header(components: int = 3, height: int = 21, width: int = 30, tile_size: int = 16) -> FileHeader:
     return FileHeader(height=height, width=width, bands=4, dtype="int16", byteorder=">", tile_size=tile_size,
-                      components=components, model_name="wavelet-pyramid", model_sha256=SHA, step=2.0 ** -7)
+                      components=components, model_name="wavelet-pyramid", model_id=MODEL_ID, step=2.0 ** -7)
 
 
 def make_basis(k: int = 3, b: int = 4, seed: int = 0) -> SpectralBasis:
@@ -96,7 +98,7 @@ def test_write_read_round_trip_preserves_every_field(tmp_path, components):
     tiles = make_tiles(header)
     path = write(tmp_path / "scene.hsic", header, basis, tiles[::-1])  # any tile order
     with HsicReader(path) as reader:
-        assert reader.header == header and reader.version == (5, 0)
+        assert reader.header == header and reader.version == (6, 0)
         assert reader.norm == Normalisation(-3.5, 4095.0)
         assert reader.metadata == METADATA
         assert reader.file_bytes == path.stat().st_size
@@ -171,7 +173,9 @@ def test_truncation_at_every_offset_is_a_container_error(small_file):
 def test_a_flipped_bit_in_the_header_or_metadata_fails_at_open(small_file, where):
     path, _ = small_file
     data = bytearray(path.read_bytes())
-    packed_metadata = zlib.compress(json.dumps(METADATA, ensure_ascii=False, separators=(",", ":")).encode(), 9)
+    deflater = zlib.compressobj(9, zdict=METADATA_DICTIONARY)
+    packed_metadata = deflater.compress(json.dumps(METADATA, ensure_ascii=False, separators=(",", ":")).encode())
+    packed_metadata += deflater.flush()
     at = 20 if where == "header" else data.index(packed_metadata) + 8
     data[at] ^= 0x04
     with pytest.raises(ContainerError, match="CRC"):
@@ -204,14 +208,14 @@ def test_unknown_major_version_is_refused_and_unknown_minor_is_read(small_file):
     path, tiles = small_file
     data = bytearray(path.read_bytes())
     assert data[:8] == MAGIC
-    for major in (4, 6):  # files of the earlier design and of a later one
+    for major in (5, 7):  # files of the earlier design and of a later one
         struct.pack_into("<HH", data, 8, major, 0)
         with pytest.raises(ContainerError,
-                           match=rf"unsupported \.hsic version {major}\.0 \(this hsicodec reads 5\.x\)"):
+                           match=rf"unsupported \.hsic version {major}\.0 \(this hsicodec reads 6\.x\)"):
             HsicReader(patched(path, data))
-    struct.pack_into("<HH", data, 8, 5, 7)
+    struct.pack_into("<HH", data, 8, 6, 7)
     with HsicReader(patched(path, reheader(data))) as reader:
-        assert reader.version == (5, 7)
+        assert reader.version == (6, 7)
         assert_tiles_equal(reader.read_tile(0), tiles[0])
 
 
@@ -222,7 +226,7 @@ def test_the_step_round_trips_and_absurd_steps_are_refused(tmp_path):
     with HsicReader(path) as reader:
         assert reader.header == header
     data = bytearray(path.read_bytes())
-    at = 16 + struct.calcsize("<5IBB32sH") + len(header.model_name) + offset  # f64, after the model name
+    at = 16 + struct.calcsize("<IIHHHBB8sH") + len(header.model_name) + offset  # f64, after the model name
     for bad in bad_values:
         struct.pack_into("<d", data, at, bad)
         with pytest.raises(ContainerError, match=field):
@@ -233,19 +237,40 @@ def test_the_step_round_trips_and_absurd_steps_are_refused(tmp_path):
     assert not list(tmp_path.glob("*bad*"))
 
 
+def test_a_non_finite_value_range_is_refused(tmp_path):
+    header = make_header()
+    path = write(tmp_path / "ranged.hsic", header, make_basis(), make_tiles(header))
+    data = bytearray(path.read_bytes())
+    at = 16 + struct.calcsize("<IIHHHBB8sH") + len(header.model_name) + 8  # lo, after the step
+    struct.pack_into("<d", data, at, float("nan"))
+    with pytest.raises(ContainerError, match="value range"):
+        HsicReader(patched(path, reheader(data)))
+    with pytest.raises(ValueError, match="not finite"):
+        HsicWriter(tmp_path / "bad.hsic", header, Normalisation(0, float("inf")), make_basis(), {})
+    assert not list(tmp_path.glob("*bad*"))
+
+
+def test_the_metadata_dictionary_is_frozen_and_pays():
+    """The dictionary is part of the format (a change is a new major version), and it must earn its place."""
+    assert zlib.crc32(METADATA_DICTIONARY) == FROZEN_DICTIONARY_CRC
+    text = json.dumps(METADATA, ensure_ascii=False, separators=(",", ":")).encode()
+    deflater = zlib.compressobj(9, zdict=METADATA_DICTIONARY)
+    assert len(deflater.compress(text) + deflater.flush()) < len(zlib.compress(text, 9))
+
+
 @pytest.mark.parametrize("patch", ["bands", "tiles", "header_size", "section_length"])
 def test_absurd_sizes_fail_fast_without_allocating(small_file, patch):
     path, _ = small_file
     data = bytearray(path.read_bytes())
     if patch == "bands":
-        struct.pack_into("<I", data, 16 + 8, 2**31)
+        struct.pack_into("<H", data, 16 + 8, 2**16 - 1)
     elif patch == "tiles":
         struct.pack_into("<II", data, 16, 2**32 - 1, 2**32 - 1)
-        struct.pack_into("<I", data, 16 + 12, 1)
+        struct.pack_into("<H", data, 16 + 10, 1)
     elif patch == "header_size":
         struct.pack_into("<I", data, 12, 2**32 - 1)
     else:
-        struct.pack_into("<Q", data, first_section(data) + 2, 2**60)
+        struct.pack_into("<I", data, first_section(data) + 2, 2**32 - 1)
     target = patched(path, reheader(data) if patch in ("bands", "tiles") else data)
     tracemalloc.start()
     try:
@@ -292,9 +317,9 @@ def test_an_unknown_section_id_is_skipped(small_file):
     path, tiles = small_file
     data = path.read_bytes()
     payload = b"from a future minor version"
-    head = struct.pack("<HQ", 0x0777, len(payload))
+    head = struct.pack("<HI", 0x0777, len(payload))
     unknown = head + payload + struct.pack("<I", zlib.crc32(head + payload))
-    end = len(data) - 14  # the END section: id, length 0, crc
+    end = len(data) - 10  # the END section: id, length 0, crc
     assert struct.unpack_from("<H", data, end)[0] == SectionId.END
     with HsicReader(patched(path, data[:end] + unknown + data[end:])) as reader:
         assert reader.metadata == METADATA
@@ -305,7 +330,7 @@ def test_a_file_without_end_or_with_trailing_bytes_is_refused(small_file):
     path, _ = small_file
     data = path.read_bytes()
     with pytest.raises(ContainerError, match="truncated"):
-        HsicReader(patched(path, data[:-14]))
+        HsicReader(patched(path, data[:-10]))
     with pytest.raises(ContainerError, match="trailing"):
         HsicReader(patched(path, data + b"\0"))
 

@@ -72,9 +72,9 @@ def sections(data: bytes) -> list[tuple[int, int, int]]:
     (size,) = struct.unpack_from("<I", data, 12)
     offset, found = 16 + size + 4, []
     while offset < len(data):
-        section_id, length = struct.unpack_from("<HQ", data, offset)
-        found.append((section_id, offset, 2 + 8 + length + 4))
-        offset += 2 + 8 + length + 4
+        section_id, length = struct.unpack_from("<HI", data, offset)
+        found.append((section_id, offset, 2 + 4 + length + 4))
+        offset += 2 + 4 + length + 4
     return found
 
 
@@ -146,7 +146,7 @@ def test_random_edits_of_a_real_file_never_crash(real_file: bytes, tmp_path: Pat
     count("random edits (strict and salvage)", 2)
 
 
-@pytest.mark.parametrize("change", ["duplicate METADATA", "duplicate tile", "drop tile", "drop NORMALISATION",
+@pytest.mark.parametrize("change", ["duplicate METADATA", "duplicate tile", "drop tile", "drop BASIS",
                                     "drop END", "swap tiles", "two ENDs"])
 def test_duplicated_missing_or_moved_sections(real_file: bytes, tmp_path: Path, change: str) -> None:
     found = sections(real_file)
@@ -165,8 +165,8 @@ def test_duplicated_missing_or_moved_sections(real_file: bytes, tmp_path: Path, 
         data[tiles[3][0]:tiles[3][0]] = piece(tiles[3])
     elif change == "drop tile":
         del data[tiles[3][0] : tiles[3][0] + tiles[3][1]]
-    elif change == "drop NORMALISATION":
-        offset, length = by_id[SectionId.NORMALISATION]
+    elif change == "drop BASIS":
+        offset, length = by_id[SectionId.BASIS]
         del data[offset : offset + length]
     elif change == "drop END":
         del data[by_id[SectionId.END][0]:]
@@ -180,7 +180,7 @@ def test_duplicated_missing_or_moved_sections(real_file: bytes, tmp_path: Path, 
     expected = "ok" if change == "swap tiles" else "refused"  # tiles carry their index: order is free
     assert read_everything(target) == expected
     salvage = read_everything(target, salvage=True)
-    assert salvage == {"drop NORMALISATION": "refused", "swap tiles": "ok"}.get(change, salvage)
+    assert salvage == {"drop BASIS": "refused", "swap tiles": "ok"}.get(change, salvage)
     if change in ("drop tile", "drop END", "duplicate tile", "two ENDs"):
         assert salvage in ("ok", "salvaged")
     count("section edits")

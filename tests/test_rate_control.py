@@ -82,7 +82,7 @@ def test_bad_rates_and_a_damaged_step_are_one_line_errors(tmp_path: Path) -> Non
     assert invoke("compress", path, "-r", 0.4, "-o", out, "-q").exit_code == 0
     data = bytearray(out.read_bytes())
     (size,) = struct.unpack_from("<I", data, 12)
-    struct.pack_into("<d", data, 16 + size - 8, float("nan"))  # the step, the header's last field
+    struct.pack_into("<d", data, 16 + size - 24, float("nan"))  # the step, before the value range (lo, hi)
     struct.pack_into("<I", data, 16 + size, zlib.crc32(bytes(data[:16 + size])))
     out.write_bytes(bytes(data))
     restored = tmp_path / "restored.tif"

@@ -34,7 +34,7 @@ def hsic_name(scene: Path) -> str:
 
 
 def hsic_request(path: Path) -> tuple[str, float | None] | None:
-    """(model sha256, requested bpp) of a complete, valid .hsic file; None for a damaged one.
+    """(model id, requested bpp) of a complete, valid .hsic file; None for a damaged one.
 
     Anything that is not an .hsic file at all (the scene itself, say) is an InputError:
     hsicodec never replaces it, --overwrite or not.
@@ -43,7 +43,7 @@ def hsic_request(path: Path) -> tuple[str, float | None] | None:
         raise InputError(f"{path} exists and is not an .hsic file; hsicodec never replaces it (choose another -o)")
     try:
         with HsicReader(path) as reader:
-            return reader.header.model_sha256, reader.metadata.get("target_bpp")
+            return reader.header.model_id, reader.metadata.get("target_bpp")
     except ContainerError:
         return None
 
@@ -116,7 +116,7 @@ def compress_job(job: Job, settings: CompressSettings) -> tuple[dict, str]:
     if job.target.exists() and not settings.overwrite:
         if made_with is None:
             raise InputError(f"{job.target} exists and is a damaged .hsic file; use --overwrite to replace it")
-        if made_with != (entry.sha256, settings.rate):
+        if made_with != (entry.model_id, settings.rate):
             raise InputError(f"{job.target} exists, made with another model or rate; use --overwrite to replace it")
         record = {"input": str(job.source), "output": str(job.target), "status": "skipped"}
         return record, f"{job.source} -> {job.target}: exists, skipped"

@@ -11,7 +11,7 @@ import click
 import numpy as np
 from tqdm import tqdm
 
-from hsicodec.checkpoints import ModelEntry, find_by_sha, sha256_of
+from hsicodec.checkpoints import ModelEntry, find_by_id, sha256_of
 from hsicodec.cli.batch import Job, expand_inputs, run_jobs
 from hsicodec.cli.coders import coder_for
 from hsicodec.cli.options import (
@@ -124,10 +124,10 @@ def _existing_output(job: Job, fmt: str, source_name: str | None) -> Decoded | N
 
 
 def _model_of(reader: HsicReader) -> ModelEntry:
-    sha = reader.header.model_sha256
-    entry = find_by_sha(sha)
+    model_id = reader.header.model_id
+    entry = find_by_id(model_id)
     if entry is None:
-        raise ModelError(f"{reader.path} needs model {reader.header.model_name!r} (sha256 {sha[:12]}...), "
+        raise ModelError(f"{reader.path} needs model {reader.header.model_name!r} (sha256 {model_id}...), "
                          "which is not installed (add its folder to $HSICODEC_MODELS)")
     return entry
 

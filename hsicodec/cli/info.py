@@ -26,7 +26,7 @@ def info(file: Path, as_json: bool) -> None:
         h = reader.header
         shape = (h.height, h.width, h.bands)
         record = {"file": str(file), "height": h.height, "width": h.width, "bands": h.bands, "dtype": h.dtype,
-                  "byteorder": h.byteorder, "model": h.model_name, "model_sha256": h.model_sha256,
+                  "byteorder": h.byteorder, "model": h.model_name, "model_id": h.model_id,
                   "planes": h.components, "step": h.step, "tile_size": h.tile_size, "tiles": h.n_tiles,
                   "target_bpp": reader.metadata.get("target_bpp"),
                   "value_range": [reader.norm.lo, reader.norm.hi],
@@ -36,7 +36,7 @@ def info(file: Path, as_json: bool) -> None:
     scene = record["metadata"]
     lines = [
         f"{file}: {h.height} x {h.width} x {h.bands} {h.dtype} ({'little' if h.byteorder == '<' else 'big'}-endian)",
-        f"  model       {h.model_name} (sha256 {h.model_sha256[:12]}...), "
+        f"  model       {h.model_name} (sha256 {h.model_id}...), "
         + f"{h.components} of {h.bands} KLT planes coded at step {h.step:.4g}",
         f"  tiles       {h.n_tiles} of {h.tile_size} x {h.tile_size}",
         f"  size        {describe_rate(record)}"
