@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # torch and the networks are imported where a checkpoint is l
     from hsicodec.nn.pyramid import WaveletPyramid
     from hsicodec.plane_coding import PlaneCoder
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 SHIPPED_MODELS = Path(__file__).resolve().parent / "models"
 """The models shipped inside the package (package data, so a plain `pip install` has them)."""
 

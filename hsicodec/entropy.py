@@ -79,21 +79,25 @@ class CdfTables:
         )
 
     def state(self) -> dict[str, torch.Tensor]:
-        """Tensors for a checkpoint state dict (``torch.load(weights_only=True)`` safe)."""
+        """Tensors for a checkpoint state dict (``torch.load(weights_only=True)`` safe): every row's CDF
+        without its padding, one after the other (wide tables of large scales pad the narrow ones)."""
+        inside = np.arange(self.cdf.shape[1]) < self.length[:, None]
         return {
-            "cdf": torch.from_numpy(self.cdf.copy()),
+            "cdf": torch.from_numpy(self.cdf[inside]),
             "cdf_length": torch.from_numpy(self.length.copy()),
             "offset": torch.from_numpy(self.offset.copy()),
         }
 
     @classmethod
     def from_state(cls, state: Mapping[str, torch.Tensor]) -> CdfTables:
-        """Inverse of :meth:`state`."""
-        return cls(
-            state["cdf"].detach().cpu().numpy(),
-            state["cdf_length"].detach().cpu().numpy(),
-            state["offset"].detach().cpu().numpy(),
-        )
+        """Inverse of :meth:`state` (ValueError when its parts do not fit together)."""
+        flat = state["cdf"].detach().cpu().numpy()
+        length = state["cdf_length"].detach().cpu().numpy()
+        if flat.ndim != 1 or length.ndim != 1 or length.size == 0 or length.min() < 1 or length.sum() != flat.size:
+            raise ValueError(f"{flat.size} CDF values for rows of lengths summing to {length.sum()}")
+        cdf = np.zeros((length.size, int(length.max())), dtype=np.int32)
+        cdf[np.arange(cdf.shape[1]) < length[:, None]] = flat
+        return cls(cdf, length, state["offset"].detach().cpu().numpy())
 
     def pmf(self, row: int) -> np.ndarray:
         """Integer probabilities (sum 65536) of one row's symbols, as float64."""

@@ -4,8 +4,9 @@ Planes are coded one after the other, each after the previous one's code (P's
 cross-plane context). A plane starts with one flag per level saying whether the
 level holds any non-zero value; the levels that do not are not coded (nor is P
 run for them). Every pass of `WaveletPyramid.walk` is then appended to one
-constriction range coder as it is visited: a value q is coded as q - round(mean)
-with the Gaussian table nearest its scale. A decoder walks the same passes over
+constriction range coder as it is visited: a value q is coded with the table
+of the discretised Gaussian nearest P's, its scale the nearest of SCALE_TABLE
+and its mean the nearest multiple of 1/MEAN_GRID (`_coding`). A decoder walks the same passes over
 a code of zeros and fills each pass in turn, so it computes the same means and
 scales from the same values, and rebuilds each value as the mean of P's
 Gaussian within its quantisation bin (`centroid`), not the bin's centre. P runs
@@ -27,17 +28,36 @@ from hsicodec.errors import DecodeError
 from hsicodec.nn.pyramid import SCALE_BOUND, Code, WaveletPyramid, centroid, likelihood
 
 SCALE_TABLE = np.geomspace(0.11, 256.0, 64)
-"""Scales of the Gaussian tables, a ratio of 1.13 apart: coding with the nearest one costs about 0.1% over
+"""Scales of the Gaussian tables, a ratio of 1.13 apart: coding with the nearest one costs about 0.2% over
 the exact scale. A larger scale uses the last table (its escapes code any value)."""
+MEAN_GRID = 8
+"""Means are coded to the nearest multiple of 1/MEAN_GRID, each fraction with its own tables: coding with
+P's mean rounded to an integer, as a zero-mean table needs, cost 1 to 7% of the bits."""
 
 
 def scale_tables(scales: np.ndarray = SCALE_TABLE) -> CdfTables:
-    """compressai's discretised Gaussian tables for these scales (stored with a model, see `checkpoints`)."""
+    """The discretised Gaussian of every scale and mean fraction, quantised to integer CDFs by compressai
+    (stored with a model, see `checkpoints`). Row s * MEAN_GRID + j + MEAN_GRID // 2 has scale `scales[s]`
+    and mean j / MEAN_GRID (j from -MEAN_GRID // 2 to MEAN_GRID // 2 - 1) and codes values from -c to c
+    around the integer part of the mean, c covering all but compressai's tail mass."""
     from hsicodec._compressai import GaussianConditional
 
     gaussian = GaussianConditional(None)
-    gaussian.update_scale_table(torch.tensor(scales, dtype=torch.float32))
-    return CdfTables.from_entropy_model(gaussian)
+    multiplier = -float(gaussian._standardized_quantile(gaussian.tail_mass / 2))
+    fractions = np.arange(-(MEAN_GRID // 2), MEAN_GRID // 2) / MEAN_GRID
+    scale = torch.tensor(np.repeat(scales, MEAN_GRID), dtype=torch.float64)[:, None]
+    mean = torch.tensor(np.tile(fractions, len(scales)), dtype=torch.float64)[:, None]
+    centre = torch.ceil(scale[:, 0] * multiplier).to(torch.int32) + 1  # one more for the mean's fraction
+    length = 2 * centre + 1
+    values = torch.arange(int(length.max()))[None] - centre[:, None]
+    pmf = _standard_cdf((values + 0.5 - mean) / scale) - _standard_cdf((values - 0.5 - mean) / scale)
+    tails = _standard_cdf((-centre[:, None] - 0.5 - mean) / scale) + _standard_cdf((mean - centre[:, None] - 0.5) / scale)
+    cdf = gaussian._pmf_to_cdf(pmf.float(), tails.float(), length, int(length.max()))
+    return CdfTables(cdf.numpy(), (length + 2).numpy(), (-centre).numpy())
+
+
+def _standard_cdf(x: torch.Tensor) -> torch.Tensor:
+    return 0.5 * torch.erfc(-(2 ** -0.5) * x)
 
 
 class PlaneCoder:
@@ -48,8 +68,10 @@ class PlaneCoder:
         self.estimator = copy.deepcopy(model).to(torch.float32).cpu().eval()
         self.tables = tables
         scales = np.asarray(scales, dtype=np.float64)
+        if tables.rows != len(scales) * MEAN_GRID:
+            raise ValueError(f"{tables.rows} tables for {len(scales)} scales of {MEAN_GRID} mean fractions")
         self.bounds = torch.from_numpy(np.sqrt(scales[:-1] * scales[1:]))  # nearest table in log scale
-        self.scales = torch.from_numpy(scales).to(torch.float32)
+        self.scales = torch.from_numpy(scales)
         self.levels = self.model.levels
 
     @torch.inference_mode()
@@ -71,8 +93,8 @@ class PlaneCoder:
         model, total = self.estimator, []
 
         def add(level: int, values: torch.Tensor, params: torch.Tensor, mask: torch.Tensor) -> None:
-            means, scales = params.chunk(2, dim=1)
-            coded_with = torch.cat([means.round(), self.scales[self._rows(scales)]], dim=1)
+            _, _, coded_with = self._coding(*params.chunk(2, dim=1))
+            coded_with = coded_with.to(values.dtype)
             coded = values.flatten(1).any(dim=1)[:, None, None, None]  # a level of zeros is not coded
             total.append(-(torch.log2(likelihood(values, coded_with)) * mask * coded).sum())
 
@@ -125,16 +147,24 @@ class PlaneCoder:
         """Levels a plane's flags (low band first, then the details finest first) mark as all zeros."""
         return frozenset(level for level, flag in zip((self.levels, *range(self.levels)), flags) if not flag)
 
-    def _rows(self, scales: torch.Tensor) -> torch.Tensor:
-        """The table each scale is coded with: the nearest in log scale (scales below SCALE_BOUND take it)."""
-        return torch.bucketize(scales.to(torch.float64).clamp_min(SCALE_BOUND), self.bounds)
+    def _coding(self, means: torch.Tensor, scales: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(table rows, integer parts of the means, the (means, scales) of the tables) P's Gaussians are coded
+        with: the scale of SCALE_TABLE nearest in log scale (scales below SCALE_BOUND take it), the mean
+        n / MEAN_GRID with n = round(MEAN_GRID * mean), whose integer part b = floor(n / MEAN_GRID + 1/2) is
+        subtracted from the value and whose fraction picks the row (all exact in float64)."""
+        means, scales = means.to(torch.float64), scales.to(torch.float64)
+        scale_rows = torch.bucketize(scales.clamp_min(SCALE_BOUND), self.bounds)
+        grid = torch.round(means * MEAN_GRID)
+        bases = torch.floor((grid + MEAN_GRID // 2) / MEAN_GRID)
+        rows = scale_rows * MEAN_GRID + (grid - bases * MEAN_GRID).long() + MEAN_GRID // 2
+        return rows, bases, torch.cat([grid / MEAN_GRID, self.scales[scale_rows]], dim=1)
 
     def _pass(self, params: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-        """(positions, table rows, rounded means) of the values one pass codes, channel-major."""
+        """(positions, table rows, integer parts of the means) of the values one pass codes, channel-major."""
         where = mask[0, 0].bool()
-        means, scales = (t[0][:, where].numpy() for t in params.chunk(2, dim=1))
-        rows = self._rows(torch.from_numpy(scales)).numpy().astype(np.int32)
-        return where, rows, np.rint(means).astype(np.int64)
+        means, scales = (t[0][:, where][None] for t in params.chunk(2, dim=1))
+        rows, bases, _ = self._coding(means, scales)
+        return where, rows[0].numpy().astype(np.int32), bases[0].numpy().astype(np.int64)
 
 
 def _shifted(t: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,7 @@ from hsicodec.errors import DecodeError
 from hsicodec.klt import SpectralStats
 from hsicodec.frontend import fit_front_end
 from hsicodec.nn.pyramid import Code, WaveletPyramid
-from hsicodec.plane_coding import PlaneCoder, scale_tables
+from hsicodec.plane_coding import MEAN_GRID, SCALE_TABLE, PlaneCoder, scale_tables
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +118,29 @@ def test_p_sees_only_what_a_decoder_has() -> None:
     changed[1][0][0, 0, 1, 0] += 5  # finest level, second checkerboard pass (row + column odd)
     after = parameters(changed)
     assert all(torch.equal(a, b) for a, b in zip(before[:-1], after[:-1]))
+
+
+def test_each_table_is_the_gaussian_of_its_scale_and_mean_fraction() -> None:
+    tables = scale_tables()
+    assert tables.rows == len(SCALE_TABLE) * MEAN_GRID
+    for s in (8, 20, 40):  # scales of about 0.3, 1.3 and 7
+        for j in range(-(MEAN_GRID // 2), MEAN_GRID // 2):
+            row = s * MEAN_GRID + j + MEAN_GRID // 2
+            pmf = tables.pmf(row)[:-1] / 65536  # without the escape
+            values = tables.offset[row] + np.arange(pmf.size)
+            gaussian = torch.distributions.Normal(j / MEAN_GRID, float(SCALE_TABLE[s]))
+            exact = (gaussian.cdf(torch.tensor(values + 0.5)) - gaussian.cdf(torch.tensor(values - 0.5))).numpy()
+            assert np.abs(pmf - exact).max() < 1e-3
+
+
+def test_p_s_means_are_coded_on_the_grid_around_their_integer_part(coder: PlaneCoder) -> None:
+    torch.manual_seed(2)
+    means = torch.randn(1, 3, 1000, dtype=torch.float64) * 20
+    scales = torch.rand(1, 3, 1000, dtype=torch.float64) * 5
+    rows, bases, coded_with = coder._coding(means, scales)
+    grid_means, table_scales = coded_with.chunk(2, dim=1)
+    assert (grid_means - means).abs().max() <= 1 / (2 * MEAN_GRID)
+    assert torch.equal(bases, bases.round()) and (grid_means - bases).abs().max() <= 0.5
+    fractions = rows % MEAN_GRID - MEAN_GRID // 2
+    assert torch.equal(bases + fractions / MEAN_GRID, grid_means)
+    assert torch.equal(torch.from_numpy(SCALE_TABLE)[rows // MEAN_GRID], table_scales)
