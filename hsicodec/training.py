@@ -54,11 +54,12 @@ def crops(scenes: list[np.ndarray], batch: int, size: int,
 
 
 class Trainer:
-    """Adam on P's bits per pixel; `save` and `Trainer.resume` carry the model, the optimiser, the random
-    state and the CPU-seconds spent."""
+    """Adam on P's bits per pixel, on `device` (crops are cut on the CPU); `save` and `Trainer.resume` carry
+    the model, the optimiser, the random state and the CPU-seconds spent."""
 
-    def __init__(self, model: WaveletPyramid, lr: float, seed: int = 0) -> None:
-        self.model = model.train()
+    def __init__(self, model: WaveletPyramid, lr: float, seed: int = 0, device: str = "cpu") -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device).train()
         self.optimiser = torch.optim.Adam(model.parameters(), lr=lr)
         self.rng = np.random.default_rng(seed)
         self.steps, self.cpu_seconds = 0, 0.0
@@ -66,7 +67,7 @@ class Trainer:
     def step(self, scenes: list[np.ndarray], batch: int, size: int) -> float:
         """One optimiser step on a fresh batch of crops; returns its bits per pixel."""
         started = time.process_time()
-        loss = self.model.training_loss(*crops(scenes, batch, size, self.rng))
+        loss = self.model.training_loss(*(t.to(self.device) for t in crops(scenes, batch, size, self.rng)))
         self.optimiser.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
@@ -84,12 +85,12 @@ class Trainer:
         temporary.replace(path)
 
     @classmethod
-    def resume(cls, path: Path, lr: float) -> Trainer:
-        """The trainer a state file holds, continuing at learning rate `lr`."""
-        state = torch.load(path, weights_only=True)
+    def resume(cls, path: Path, lr: float, device: str = "cpu") -> Trainer:
+        """The trainer a state file holds, continuing at learning rate `lr` on `device`."""
+        state = torch.load(path, map_location="cpu", weights_only=True)
         model = WaveletPyramid(**state["config"])
         model.load_state_dict(state["model"])
-        trainer = cls(model, lr)
+        trainer = cls(model, lr, device=device)
         trainer.optimiser.load_state_dict(state["optimiser"])
         for group in trainer.optimiser.param_groups:
             group["lr"] = lr

@@ -4,6 +4,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
+import torch
 from cli_helpers import assert_one_line_error, invoke, json_lines
 from conftest import DATA, scene_path, scenes
 
@@ -39,3 +41,21 @@ def test_scenes_smaller_than_the_crop_are_a_one_line_error(tmp_path: Path) -> No
     assert done.exit_code == 1
     assert_one_line_error(done.stderr)
     assert "lower --patch" in done.stderr and not (tmp_path / "run").exists()
+
+
+def test_minutes_bounds_a_run_and_it_still_exports(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    done = invoke("train", CAVE, "-o", run, "--steps", "100000", "--minutes", "0.05", "--batch", "2", "-q", "--json")
+    assert done.exit_code == 0, done.stderr
+    with (run / "log.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert 0 < int(rows[-1]["step"]) < 100000
+    assert read_manifest(run)[0].to_json() == json_lines(done.stdout)[0]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU machine has a GPU to train on")
+def test_asking_for_a_gpu_where_there_is_none_is_a_one_line_error(tmp_path: Path) -> None:
+    done = invoke("train", CAVE, "-o", tmp_path / "run", "--device", "cuda", "-q")
+    assert done.exit_code == 1
+    assert_one_line_error(done.stderr)
+    assert "--device cuda" in done.stderr and not (tmp_path / "run").exists()
