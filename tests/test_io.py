@@ -560,14 +560,19 @@ def test_empty_metadata_fields_are_left_out_and_come_back_as_defaults(data_dir):
     assert SceneMeta.from_json(stored) == meta
 
 
-def test_default_band_names_are_stored_as_a_marker_and_come_back_exactly(data_dir):
-    entry = next(e for e in EVAL if e["id"] == "enmap_potsdam_192_96")
-    with open_scene(scene_path(entry)) as scene:
-        meta = scene.meta
-    assert meta.band_names[0] == "band 1 (418.24 Nanometers)"
+@pytest.mark.parametrize("scene, first, template", [
+    ("enmap_potsdam_192_96", "band 1 (418.24 Nanometers)", "band {i} ({w} Nanometers)"),  # ENVI's default names
+    ("cave_feathers", "400 nm", "{g} nm"),
+])
+def test_band_names_that_follow_the_wavelengths_are_a_template_and_come_back_exactly(data_dir, scene, first,
+                                                                                        template):
+    entry = next(e for split in ("eval", "train") for e in scenes(split) if e["id"] == scene)
+    with open_scene(scene_path(entry)) as opened:
+        meta = opened.meta
+    assert meta.band_names[0] == first
     stored = meta.to_json()
-    assert stored["band_names"] == "wavelengths"
-    assert SceneMeta.from_json(stored).band_names == meta.band_names
+    assert stored["band_names"] == {"template": template}
+    assert SceneMeta.from_json(json.loads(json.dumps(stored))).band_names == meta.band_names
     renamed = dataclasses.replace(meta, band_names=[*meta.band_names[:-1], "my last band"])
     assert SceneMeta.from_json(renamed.to_json()).band_names == renamed.band_names  # kept verbatim
 
@@ -613,7 +618,9 @@ def test_per_band_numbers_that_are_not_short_decimals_stay_a_plain_list(values):
     {"source_format": "envi", "tags": {"a": 1}},
     {"source_format": "envi", "band_tags": [{"a": "1"}, "x"]},
     {"source_format": "envi", "interleave": "bsx"},
-    {"source_format": "envi", "band_names": "wavelengths"},  # default names of wavelengths it lacks
+    {"source_format": "envi", "band_names": {"template": "band {i}"}},  # no wavelengths to count the bands
+    {"source_format": "envi", "wavelengths": [1.0], "band_names": {"template": 1}},
+    {"source_format": "envi", "wavelengths": [1.0], "band_names": {"template": "{w}", "more": ""}},
     {"source_format": "envi", "wavelengths": {"decimals": 3}},
     {"source_format": "envi", "wavelengths": {"decimals": -1, "second_differences": [1]}},
     {"source_format": "envi", "wavelengths": {"decimals": 2, "second_differences": [1.5]}},

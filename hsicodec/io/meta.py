@@ -11,16 +11,31 @@ from hsicodec.errors import ContainerError
 
 SOURCE_FORMATS = ("envi", "gtiff", "mat")
 INTERLEAVES = ("bsq", "bil", "bip")
-NAMES_FROM_WAVELENGTHS = "wavelengths"  # JSON band_names when they are the default names of the wavelengths
 MAX_DECIMALS = 12  # per-band numbers with more decimals than this are stored as a plain list
 MAX_LEVEL = 2**50  # nor are those whose integer levels reach this (their differences stay exact in any JSON reader)
 
 
-def default_band_names(wavelengths: list[float] | None, units: str | None) -> list[str] | None:
-    """ENVI's default band names, 'band 1 (418.24 Nanometers)', ...; None without wavelengths and units."""
-    if wavelengths is None or units is None:
+def names_from_template(template: str, wavelengths: list[float]) -> list[str]:
+    """Every band's name from a template: "{i}" is the band's number (from 1), "{w}" its wavelength as Python
+    writes a float (418.24, 400.0) and "{g}" in the shortest general form (418.24, 400)."""
+    return [template.replace("{i}", str(i)).replace("{w}", repr(w)).replace("{g}", format(w, "g"))
+            for i, w in enumerate(map(float, wavelengths), start=1)]
+
+
+def _name_template(names: list[str], wavelengths: list[float] | None) -> str | None:
+    """A template that writes exactly these names from the bands' numbers and wavelengths, or None. Tried:
+    the first name with its wavelength's text (either form) and any one "1" (its number) made placeholders."""
+    if not names or wavelengths is None or len(wavelengths) != len(names):
         return None
-    return [f"band {i} ({w!r} {units})" for i, w in enumerate(map(float, wavelengths), start=1)]
+    first, w = names[0], float(wavelengths[0])
+    with_wavelength = [first.replace(text, token, 1) for token, text in (("{w}", repr(w)), ("{g}", format(w, "g")))
+                       if text in first]
+    for base in with_wavelength + [first]:
+        numbered = [base[:at] + "{i}" + base[at + 1:] for at in range(len(base)) if base[at] == "1"]
+        for template in [*numbered, base]:
+            if names_from_template(template, wavelengths) == list(names):
+                return template
+    return None
 
 
 @dataclass(kw_only=True)
@@ -49,8 +64,9 @@ class SceneMeta:
         Fields that are None or empty are left out (`from_json` gives them their
         defaults): on a small scene every byte of metadata counts in the rate. So,
         when `compact` (the stored form), per-band numbers that are short decimals
-        are in difference form and default band names are a marker; otherwise
-        (for people and other programs) every list is written out.
+        are in difference form and band names that follow from the bands' numbers
+        and wavelengths are a template; otherwise (for people and other programs)
+        every list is written out.
         """
         per_band = _enc_per_band if compact else _enc_list
         full = {
@@ -72,14 +88,14 @@ class SceneMeta:
         }
         return {k: v for k, v in full.items() if k == "source_format" or v not in (None, {}, [])}
 
-    def _names_json(self) -> list[str] | str | None:
-        """The band names, or NAMES_FROM_WAVELENGTHS when they are exactly the wavelengths' default
-        names (a quarter of a small 224-band file otherwise)."""
+    def _names_json(self) -> list[str] | dict[str, str] | None:
+        """The band names, or {"template": t} when `names_from_template(t, wavelengths)` writes them exactly
+        (ENVI's default names were a quarter of a small 224-band file, CAVE's '400 nm' ... a twentieth of
+        a 256 x 256 file at 0.2 bpp)."""
         if self.band_names is None:
             return None
-        if list(self.band_names) == default_band_names(self.wavelengths, self.wavelength_units):
-            return NAMES_FROM_WAVELENGTHS
-        return list(self.band_names)
+        template = _name_template(list(self.band_names), self.wavelengths)
+        return list(self.band_names) if template is None else {"template": template}
 
     def windowed(self, row0: int, col0: int) -> "SceneMeta":
         """The metadata of the sub-scene whose top-left pixel is (row0, col0) of this one."""
@@ -121,15 +137,17 @@ class SceneMeta:
         d = {k: v for k, v in d.items() if k in known}
         if "source_format" not in d:
             raise ContainerError("scene metadata lacks 'source_format'")
-        names_from_wavelengths = d.get("band_names") == NAMES_FROM_WAVELENGTHS
+        template = d.get("band_names") if isinstance(d.get("band_names"), dict) else None
         kw: dict[str, Any] = {}
         for key, value in d.items():
-            if not (key == "band_names" and names_from_wavelengths):
+            if not (key == "band_names" and template is not None):
                 kw[key] = _PARSERS[key](key, value)
-        if names_from_wavelengths:
-            kw["band_names"] = default_band_names(kw.get("wavelengths"), kw.get("wavelength_units"))
-            if kw["band_names"] is None:
-                raise ContainerError("scene metadata derives band names from wavelengths it does not have")
+        if template is not None:
+            if set(template) != {"template"} or not isinstance(template["template"], str):
+                raise _bad("band_names", 'a list of strings or {"template": string}')
+            if kw.get("wavelengths") is None:
+                raise ContainerError("scene metadata writes band names from wavelengths it does not have")
+            kw["band_names"] = names_from_template(template["template"], kw["wavelengths"])
         if kw.get("transform") is not None and len(kw["transform"]) != 6:
             raise ContainerError("scene metadata 'transform' must have 6 numbers")
         return cls(**kw)
