@@ -70,7 +70,7 @@ _DTYPE_NAMES = {code: name for name, code in DTYPE_CODES.items()}
 _KNOWN_SECTIONS = frozenset(SectionId)
 
 _PREFIX = struct.Struct("<8sHHI")  # magic, major, minor, header_size
-_FIELDS = struct.Struct(f"<IIHHHBB{MODEL_ID_DIGITS // 2}sH")  # H, W, B, tile, K, dtype, byteorder, model id, name length
+_FIELDS = struct.Struct(f"<IIHHHBB{MODEL_ID_DIGITS // 2}sH")  # H, W, B, tile, K, dtype, byteorder, model, name length
 _AFTER_NAME = struct.Struct("<ddd")  # quantisation step D, value range lo, hi
 _SECTION = struct.Struct("<HI")  # id, payload length
 _CRC = struct.Struct("<I")

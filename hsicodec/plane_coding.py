@@ -1,18 +1,18 @@
 """Range coding of one tile's KLT planes with the wavelet pyramid's P, both directions together.
 
 Planes are coded one after the other, each after the previous one's code (P's
-cross-plane context). A plane starts with one flag per level saying whether the
-level holds any non-zero value; the levels that do not are not coded (nor is P
-run for them). Every pass of `WaveletPyramid.walk` is then appended to one
-constriction range coder as it is visited: a value q is coded with the table
-of the discretised Gaussian nearest P's, its scale the nearest of SCALE_TABLE
-and its mean the nearest multiple of 1/MEAN_GRID (`_coding`). A decoder walks the same passes over
-a code of zeros and fills each pass in turn, so it computes the same means and
-scales from the same values, and rebuilds each value as the mean of P's
-Gaussian within its quantisation bin (`centroid`), not the bin's centre. P runs
-on the CPU in float64 so that encoders and decoders on any machine agree on
-every mean and scale; a CRC32 of every value detects a stream that decoded out
-of step anyway.
+cross-plane context). A plane starts with one flag per level saying whether
+the level holds any non-zero value; the levels that do not are not coded (nor
+is P run for them). Every pass of `WaveletPyramid.walk` is then appended to
+one constriction range coder as it is visited: a value q is coded with the
+table of the discretised Gaussian nearest P's, its scale the nearest of
+SCALE_TABLE and its mean the nearest multiple of 1/MEAN_GRID (`_coding`). A
+decoder walks the same passes over a code of zeros and fills each pass in
+turn, so it computes the same means and scales from the same values, and
+rebuilds each value as the mean of P's Gaussian within its quantisation bin
+(`centroid`), not the bin's centre. P runs on the CPU in float64 so that
+encoders and decoders on any machine agree on every mean and scale; a CRC32 of
+every value detects a stream that decoded out of step anyway.
 """
 from __future__ import annotations
 
@@ -28,11 +28,11 @@ from hsicodec.errors import DecodeError
 from hsicodec.nn.pyramid import SCALE_BOUND, Code, WaveletPyramid, centroid, likelihood
 
 SCALE_TABLE = np.geomspace(0.11, 256.0, 64)
-"""Scales of the Gaussian tables, a ratio of 1.13 apart: coding with the nearest one costs about 0.2% over
+"""Scales of the Gaussian tables, a ratio of 1.13 apart, so that coding with the nearest one costs little over
 the exact scale. A larger scale uses the last table (its escapes code any value)."""
 MEAN_GRID = 8
-"""Means are coded to the nearest multiple of 1/MEAN_GRID, each fraction with its own tables: coding with
-P's mean rounded to an integer, as a zero-mean table needs, cost 1 to 7% of the bits."""
+"""Means are coded to the nearest multiple of 1/MEAN_GRID, each fraction with its own tables: a mean rounded to
+an integer, as one zero-mean table per scale needs, cost several percent of the bits (docs/core-bakeoff.md)."""
 
 
 def scale_tables(scales: np.ndarray = SCALE_TABLE) -> CdfTables:
@@ -51,7 +51,8 @@ def scale_tables(scales: np.ndarray = SCALE_TABLE) -> CdfTables:
     length = 2 * centre + 1
     values = torch.arange(int(length.max()))[None] - centre[:, None]
     pmf = _standard_cdf((values + 0.5 - mean) / scale) - _standard_cdf((values - 0.5 - mean) / scale)
-    tails = _standard_cdf((-centre[:, None] - 0.5 - mean) / scale) + _standard_cdf((mean - centre[:, None] - 0.5) / scale)
+    edge = centre[:, None] + 0.5  # the table's values lie within edge of the mean's integer part
+    tails = _standard_cdf((-edge - mean) / scale) + _standard_cdf((mean - edge) / scale)
     cdf = gaussian._pmf_to_cdf(pmf.float(), tails.float(), length, int(length.max()))
     return CdfTables(cdf.numpy(), (length + 2).numpy(), (-centre).numpy())
 

@@ -89,9 +89,8 @@ class SceneMeta:
         return {k: v for k, v in full.items() if k == "source_format" or v not in (None, {}, [])}
 
     def _names_json(self) -> list[str] | dict[str, str] | None:
-        """The band names, or {"template": t} when `names_from_template(t, wavelengths)` writes them exactly
-        (ENVI's default names were a quarter of a small 224-band file, CAVE's '400 nm' ... a twentieth of
-        a 256 x 256 file at 0.2 bpp)."""
+        """The band names, or {"template": t} when `names_from_template(t, wavelengths)` writes them exactly:
+        names such as ENVI's defaults are much of a small file's metadata as a list."""
         if self.band_names is None:
             return None
         template = _name_template(list(self.band_names), self.wavelengths)
