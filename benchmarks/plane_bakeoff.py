@@ -251,8 +251,43 @@ class LogPyramidCandidate(PyramidCandidate):
         self.low_net = LogInputs(self.low_net, [0, 2])
 
 
+class LocalScaleInputs(nn.Module):
+    """A net whose value-valued input channels are divided by a power of two of their local magnitude (the
+    5 x 5 maximum of their absolute values, so the division is exact), with the exponent as one more input,
+    and whose Gaussian means and scales are multiplied back: inputs and activations bounded at every step D,
+    what an integer P needs, and still able to follow the values' scale."""
+
+    def __init__(self, net: nn.Sequential, value_channels: list[int]) -> None:
+        super().__init__()
+        first = net[0]
+        self.net = nn.Sequential(nn.Conv2d(first.in_channels + 1, first.out_channels, 3, padding=1), *list(net)[1:])
+        self.value_channels = value_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        values = x[:, self.value_channels]
+        local = F.max_pool2d(values.abs().amax(1, keepdim=True), 5, stride=1, padding=2)
+        exponent = torch.ceil(torch.log2(local + 1))
+        gain = torch.exp2(exponent)
+        x = x.clone()
+        x[:, self.value_channels] = values / gain
+        means, scales = self.net(torch.cat([x, exponent / 8], dim=1)).chunk(2, dim=1)
+        return torch.cat([means * gain, scales * gain], dim=1)
+
+
+class LocalScaleCandidate(PyramidCandidate):
+    """`wavelet-pyramid` with `LocalScaleInputs` on both nets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        first_plane = 1 + 3 + 1 + self.levels
+        self.net = LocalScaleInputs(self.net, [0, 1, 2, 3, first_plane, first_plane + 1, first_plane + 2,
+                                               first_plane + 3])
+        self.low_net = LocalScaleInputs(self.low_net, [0, 2])
+
+
 CANDIDATES = {"wavelet-context": WaveletContext,
               "wavelet-pyramid-log": LogPyramidCandidate,
+              "wavelet-pyramid-localscale": LocalScaleCandidate,
               "wavelet-phases": lambda: WaveletContext(phases=True),
               "wavelet-phases-hyperprior": lambda: WaveletContext(cross_plane=False, phases=True),
               "wavelet-pyramid": PyramidCandidate,
