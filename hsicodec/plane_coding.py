@@ -25,7 +25,7 @@ import torch
 from hsicodec.entropy import (CdfTables, check_exhausted, decode_from, encode_into, range_decoder,
                               symbol_checksum)
 from hsicodec.errors import DecodeError
-from hsicodec.nn.pyramid import SCALE_BOUND, Code, WaveletPyramid, centroid, likelihood
+from hsicodec.nn.pyramid import SCALE_BOUND, Code, WaveletPyramid, centroid, likelihood, standard_cdf
 
 SCALE_TABLE = np.geomspace(0.11, 256.0, 64)
 """Scales of the Gaussian tables, a ratio of 1.13 apart, so that coding with the nearest one costs little over
@@ -50,15 +50,11 @@ def scale_tables(scales: np.ndarray = SCALE_TABLE) -> CdfTables:
     centre = torch.ceil(scale[:, 0] * multiplier).to(torch.int32) + 1  # one more for the mean's fraction
     length = 2 * centre + 1
     values = torch.arange(int(length.max()))[None] - centre[:, None]
-    pmf = _standard_cdf((values + 0.5 - mean) / scale) - _standard_cdf((values - 0.5 - mean) / scale)
+    pmf = standard_cdf((values + 0.5 - mean) / scale) - standard_cdf((values - 0.5 - mean) / scale)
     edge = centre[:, None] + 0.5  # the table's values lie within edge of the mean's integer part
-    tails = _standard_cdf((-edge - mean) / scale) + _standard_cdf((mean - edge) / scale)
+    tails = standard_cdf((-edge - mean) / scale) + standard_cdf((mean - edge) / scale)
     cdf = gaussian._pmf_to_cdf(pmf.float(), tails.float(), length, int(length.max()))
     return CdfTables(cdf.numpy(), (length + 2).numpy(), (-centre).numpy())
-
-
-def _standard_cdf(x: torch.Tensor) -> torch.Tensor:
-    return 0.5 * torch.erfc(-(2 ** -0.5) * x)
 
 
 class PlaneCoder:

@@ -145,11 +145,12 @@ def likelihood(values: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
     means, scales = params.chunk(2, dim=1)
     distance = (values - means).abs()
     scales = _LowerBound.apply(scales, SCALE_BOUND)
-    mass = _standard_cdf((0.5 - distance) / scales) - _standard_cdf((-0.5 - distance) / scales)
+    mass = standard_cdf((0.5 - distance) / scales) - standard_cdf((-0.5 - distance) / scales)
     return _LowerBound.apply(mass, LIKELIHOOD_BOUND)
 
 
-def _standard_cdf(x: torch.Tensor) -> torch.Tensor:
+def standard_cdf(x: torch.Tensor) -> torch.Tensor:
+    """The standard normal distribution function, through erfc (accurate in both tails)."""
     return 0.5 * torch.erfc(-(2 ** -0.5) * x)
 
 
