@@ -30,12 +30,13 @@ BLOCK = 90
 
 
 def source_blocks(bands: int) -> list[np.ndarray]:
-    """90x90xbands int16 blocks of every real scene with at least `bands` bands."""
+    """90x90xbands int16 blocks of every real integer scene with at least `bands` bands."""
     blocks = []
     for entry in json.loads((DATA / "manifest.json").read_text()):
         shape = entry.get("shape_hwb")
-        if not shape or shape[2] < bands or entry["format"] != "mat" or shape[0] < BLOCK or shape[1] < BLOCK:
-            continue
+        if (not shape or shape[2] < bands or entry["format"] != "mat" or shape[0] < BLOCK or shape[1] < BLOCK
+                or entry.get("layout") != "HWB" or entry.get("dtype") not in ("int16", "uint16")):
+            continue  # integer cubes stored as cubes (not unmixing matrices or [0, 1] floats)
         var = entry.get("var") if str(entry.get("var", "")).isidentifier() else None
         with open_scene(DATA / entry["files"][0], var) as reader:
             cube = reader.read(0, 0, BLOCK, BLOCK)[:, :, :bands]

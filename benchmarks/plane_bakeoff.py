@@ -291,6 +291,7 @@ CANDIDATES = {"wavelet-context": WaveletContext,
               "wavelet-phases": lambda: WaveletContext(phases=True),
               "wavelet-phases-hyperprior": lambda: WaveletContext(cross_plane=False, phases=True),
               "wavelet-pyramid": PyramidCandidate,
+              "wavelet-pyramid-16": lambda: PyramidCandidate(width=16),
               "wavelet-pyramid-single": lambda: PyramidCandidate(cross_plane=False),
               "wavelet-hyperprior": lambda: WaveletContext(cross_plane=False)}
 

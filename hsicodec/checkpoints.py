@@ -2,8 +2,9 @@
 
 A checkpoint is a ``torch.save`` of plain data (loadable with
 ``weights_only=True``): format_version, name, arch, config (the P's sizes),
-state_dict, the integer CDF tables its range coder uses (baked, so that every
-machine codes with the same tables) and how it was trained. ``manifest.json``
+state_dict (P as trained), P's nets rounded to integers and the integer CDF
+tables its range coder uses (both fixed at export, so that every machine codes
+with the same P and tables) and how it was trained. ``manifest.json``
 in a models directory is the registry: each model's name, file, family
 (``arch``), the quantisation steps D it was trained over (the rates it covers)
 and its file's sha256, checked before anything is loaded; measured curves live
@@ -19,7 +20,7 @@ import os
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from hsicodec.errors import ModelError
 
@@ -30,7 +31,8 @@ if TYPE_CHECKING:  # torch and the networks are imported where a checkpoint is l
     from hsicodec.nn.pyramid import WaveletPyramid
     from hsicodec.plane_coding import PlaneCoder
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
+T = TypeVar("T")
 SHIPPED_MODELS = Path(__file__).resolve().parent / "models"
 """The models shipped inside the package (package data, so a plain `pip install` has them)."""
 
@@ -121,13 +123,36 @@ def find_by_id(model_id: str) -> ModelEntry | None:
     return next((e for e in installed_models() if e.model_id == model_id), None)
 
 
-def load_coder(entry: ModelEntry) -> PlaneCoder:
-    """Verify the file's sha256, load it with weights_only=True, rebuild its P and range coder."""
-    import torch
+def load_model(entry: ModelEntry) -> WaveletPyramid:
+    """The model's P as trained (floating point), to train further."""
+    return _load(entry, _float_model)
 
+
+def load_coder(entry: ModelEntry) -> PlaneCoder:
+    """The model's range coder: its P with the checkpoint's integer nets, and its tables."""
     from hsicodec.entropy import CdfTables
-    from hsicodec.nn.pyramid import WaveletPyramid
+    from hsicodec.nn.integer import IntegerNet
     from hsicodec.plane_coding import PlaneCoder
+
+    def build(checkpoint: dict) -> PlaneCoder:
+        nets = tuple(IntegerNet.from_state(state) for state in checkpoint["integer_nets"])
+        return PlaneCoder(_float_model(checkpoint).exact(nets), CdfTables.from_state(checkpoint["tables"]),
+                          checkpoint["scales"].numpy())
+
+    return _load(entry, build)
+
+
+def _float_model(checkpoint: dict) -> WaveletPyramid:
+    from hsicodec.nn.pyramid import WaveletPyramid
+
+    model = WaveletPyramid(**checkpoint["config"])
+    model.load_state_dict(checkpoint["state_dict"])
+    return model
+
+
+def _load(entry: ModelEntry, build: Callable[[dict], T]) -> T:
+    """Verify the file's sha256, load it with weights_only=True and build from it, every failure a ModelError."""
+    import torch
 
     path = entry.path
     if not path.is_file():
@@ -138,9 +163,7 @@ def load_coder(entry: ModelEntry) -> PlaneCoder:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         if checkpoint.get("format_version") != FORMAT_VERSION:
             raise ModelError(f"checkpoint {path} has unsupported format {checkpoint.get('format_version')!r}")
-        model = WaveletPyramid(**checkpoint["config"])
-        model.load_state_dict(checkpoint["state_dict"])
-        return PlaneCoder(model, CdfTables.from_state(checkpoint["tables"]), checkpoint["scales"].numpy())
+        return build(checkpoint)
     except ModelError:
         raise
     except pickle.UnpicklingError:
@@ -153,17 +176,20 @@ def load_coder(entry: ModelEntry) -> PlaneCoder:
 
 def export_checkpoint(model: WaveletPyramid, path: Path, name: str, training: dict,
                       steps: tuple[float, float]) -> ModelEntry:
-    """Bake the CDF tables, save a self-describing checkpoint and return its manifest entry."""
+    """Round P's nets to integers and bake the CDF tables (what every machine codes with), save a
+    self-describing checkpoint and return its manifest entry."""
     import torch
 
     from hsicodec.plane_coding import SCALE_TABLE, scale_tables
 
+    exact = model.exact()
     checkpoint = {
         "format_version": FORMAT_VERSION,
         "name": name,
         "arch": "wavelet-pyramid",
         "config": model.config(),
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "integer_nets": [exact.net.state(), exact.low_net.state()],
         "tables": scale_tables(SCALE_TABLE).state(),
         "scales": torch.tensor(SCALE_TABLE),
         "training": training,

@@ -105,7 +105,7 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
 
     sample = []
     for index in sampled:
-        sample.append(planes_of(index, front)[0])
+        sample.append(coder.analyse(planes_of(index, front)[0]))
         if progress is not None:
             progress.update(1)
 
@@ -132,12 +132,11 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
 
 
 def _cast(values: np.ndarray, dtype: np.dtype, norm: Normalisation) -> np.ndarray:
-    """Reconstructed values -> the source sample type, clipped to the scene's range."""
-    values = np.clip(values, norm.lo, norm.hi)
+    """Reconstructed values -> the source sample type, clipped to the scene's range (and the type's)."""
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
-        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
-    return values.astype(dtype)
+        return np.rint(np.clip(values, max(norm.lo, info.min), min(norm.hi, info.max))).astype(dtype)
+    return np.clip(values, norm.lo, norm.hi).astype(dtype)
 
 
 def salvage_fill(dtype: np.dtype, nodata: float | None) -> float:

@@ -10,13 +10,11 @@ SCALE_TABLE and its mean the nearest multiple of 1/MEAN_GRID (`_coding`). A
 decoder walks the same passes over a code of zeros and fills each pass in
 turn, so it computes the same means and scales from the same values, and
 rebuilds each value as the mean of P's Gaussian within its quantisation bin
-(`centroid`), not the bin's centre. P runs on the CPU in float64 so that
-encoders and decoders on any machine agree on every mean and scale; a CRC32 of
-every value detects a stream that decoded out of step anyway.
+(`centroid`), not the bin's centre. P's nets compute in integers
+(`nn.integer`), so that encoders and decoders on any machine agree on every
+mean and scale; a CRC32 of every value checks that they did.
 """
 from __future__ import annotations
-
-import copy
 
 import constriction
 import numpy as np
@@ -25,6 +23,7 @@ import torch
 from hsicodec.entropy import (CdfTables, check_exhausted, decode_from, encode_into, range_decoder,
                               symbol_checksum)
 from hsicodec.errors import DecodeError
+from hsicodec.nn.integer import IntegerNet
 from hsicodec.nn.pyramid import SCALE_BOUND, Code, WaveletPyramid, centroid, likelihood, standard_cdf
 
 SCALE_TABLE = np.geomspace(0.11, 256.0, 64)
@@ -33,6 +32,9 @@ the exact scale. A larger scale uses the last table (its escapes code any value)
 MEAN_GRID = 8
 """Means are coded to the nearest multiple of 1/MEAN_GRID, each fraction with its own tables: a mean rounded to
 an integer, as one zero-mean table per scale needs, cost several percent of the bits (docs/core-bakeoff.md)."""
+
+FLAG_MODEL = constriction.stream.model.Bernoulli(0.5, perfect=False)
+"""A plane's level flags are coded with one bit each."""
 
 
 def scale_tables(scales: np.ndarray = SCALE_TABLE) -> CdfTables:
@@ -61,8 +63,11 @@ class PlaneCoder:
     """Codes and decodes tiles of planes (K, h, w), h and w multiples of the model's stride."""
 
     def __init__(self, model: WaveletPyramid, tables: CdfTables, scales: np.ndarray = SCALE_TABLE) -> None:
-        self.model = copy.deepcopy(model).to(torch.float64).cpu().eval()
-        self.estimator = copy.deepcopy(model).to(torch.float32).cpu().eval()
+        """`model`: P with integer nets (`WaveletPyramid.exact`), so that every machine computes the same
+        Gaussians."""
+        if not isinstance(model.net, IntegerNet):
+            raise ValueError("a plane coder needs P with integer nets (WaveletPyramid.exact)")
+        self.model = model.cpu().eval()
         self.tables = tables
         scales = np.asarray(scales, dtype=np.float64)
         if tables.rows != len(scales) * MEAN_GRID:
@@ -70,6 +75,11 @@ class PlaneCoder:
         self.bounds = torch.from_numpy(np.sqrt(scales[:-1] * scales[1:]))  # nearest table in log scale
         self.scales = torch.from_numpy(scales)
         self.levels = self.model.levels
+
+    @torch.inference_mode()
+    def analyse(self, planes: np.ndarray) -> Code:
+        """The gain-scaled subbands of planes (K, h, w), in their dtype: `rounded` quantises them at any step."""
+        return self.model.analyse(torch.from_numpy(planes)[:, None])
 
     @torch.inference_mode()
     def quantise(self, planes: np.ndarray, step: float) -> Code:
@@ -83,20 +93,19 @@ class PlaneCoder:
 
     @torch.inference_mode()
     def estimate_bits(self, code: Code) -> float:
-        """Bits the range coder will spend on a code: P's likelihoods in float32 (all planes at once, no
-        coding), each value under the Gaussian the coder uses for it (its rounded mean, its table's scale)."""
-        code32 = (code[0].to(torch.float32), [b.to(torch.float32) for b in code[1]])
-        previous = (_shifted(code32[0]), [_shifted(b) for b in code32[1]])
-        model, total = self.estimator, []
+        """Bits the range coder will spend on a code: P's likelihoods (all planes at once, no coding), each
+        value under the Gaussian the coder uses for it (its mean on the grid, its table's scale). P's nets
+        compute every plane of a batch as they do alone, so the estimate sees the coder's Gaussians."""
+        previous = (_shifted(code[0]), [_shifted(b) for b in code[1]])
+        total = []
 
         def add(level: int, values: torch.Tensor, params: torch.Tensor, mask: torch.Tensor) -> None:
-            _, _, coded_with = self._coding(*params.chunk(2, dim=1))
-            coded_with = coded_with.to(values.dtype)
-            coded = values.flatten(1).any(dim=1)[:, None, None, None]  # a level of zeros is not coded
-            total.append(-(torch.log2(likelihood(values, coded_with)) * mask * coded).sum())
+            coded_with = self._coding(*params.chunk(2, dim=1))[2].to(values.dtype)
+            total.append(-(torch.log2(likelihood(values, coded_with)) * mask).sum())
 
-        model.walk(code32, previous, add)
-        return float(torch.stack(total).sum()) + code[0].shape[0] * (self.levels + 1)
+        self.model.walk(code, previous, add, _levels_coded(code))
+        bits = float(torch.stack(total).sum()) if total else 0.0
+        return bits + code[0].shape[0] * (self.levels + 1)
 
     @torch.inference_mode()
     def encode(self, code: Code) -> tuple[np.ndarray, int]:
@@ -107,11 +116,11 @@ class PlaneCoder:
             where, rows, centres = self._pass(params, mask)
             encode_into(encoder, values[0][:, where].numpy().astype(np.int64) - centres, rows, self.tables)
 
+        lows = None  # each plane's walk rebuilds the low-pass images its successor needs
         for plane, previous in _planes(self.model, code):
-            parts = [plane[0], *plane[1]]
-            flags = np.array([int(t.any()) for t in parts], dtype=np.int32)  # low band (level L), then 0...L-1
-            encoder.encode(flags, constriction.stream.model.Bernoulli(0.5, perfect=False))
-            self.model.walk(plane, previous, visit, self._skipped(flags))
+            flags = _levels_coded(plane)
+            encoder.encode(flags[0].numpy().astype(np.int32), FLAG_MODEL)
+            lows = self.model.walk(plane, previous, visit, flags, lows)
         return np.ascontiguousarray(encoder.get_compressed(), dtype=np.uint32), _checksum(code)
 
     @torch.inference_mode()
@@ -127,22 +136,19 @@ class PlaneCoder:
             where, rows, centres = self._pass(params, mask)
             values[0][:, where] = torch.from_numpy(decode_from(decoder, rows, self.tables) + centres).to(values.dtype)
             part = plane_rebuilt[0] if level == self.levels else plane_rebuilt[1][level]
-            part[0][:, where] = centroid(values, params)[0][:, where]
+            part[0][:, where] = centroid(values[0][:, where][None], params[0][:, where][None])[0]
 
         try:
+            lows = None
             for (plane, previous), (plane_rebuilt, _) in zip(_planes(self.model, code), _planes(self.model, rebuilt)):
-                flags = decoder.decode(constriction.stream.model.Bernoulli(0.5, perfect=False), self.levels + 1)
-                self.model.walk(plane, previous, visit, self._skipped(flags))
+                flags = decoder.decode(FLAG_MODEL, self.levels + 1)
+                lows = self.model.walk(plane, previous, visit, torch.from_numpy(flags != 0)[None], lows)
         except (AssertionError, ValueError, RuntimeError) as err:
             raise DecodeError(f"corrupt range-coded stream: {err}") from err
         check_exhausted(decoder)
         if _checksum(code) != checksum:
             raise DecodeError("decoded values fail their checksum (bitstream desynchronised)")
         return code, rebuilt
-
-    def _skipped(self, flags: np.ndarray) -> frozenset[int]:
-        """Levels a plane's flags (low band first, then the details finest first) mark as all zeros."""
-        return frozenset(level for level, flag in zip((self.levels, *range(self.levels)), flags) if not flag)
 
     def _coding(self, means: torch.Tensor, scales: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(table rows, integer parts of the means, the (means, scales) of the tables) P's Gaussians are coded
@@ -167,6 +173,12 @@ class PlaneCoder:
 def _shifted(t: torch.Tensor) -> torch.Tensor:
     """Each plane's previous plane (zeros before the first)."""
     return torch.cat([torch.zeros_like(t[:1]), t[:-1]])
+
+
+def _levels_coded(code: Code) -> torch.Tensor:
+    """(N, L + 1) bool: whether each plane's level holds a non-zero value (the low band, then levels 0 ... L-1);
+    the coder codes (and flags) only those."""
+    return torch.stack([t.flatten(1).any(dim=1) for t in (code[0], *code[1])], dim=1)
 
 
 def _planes(model: WaveletPyramid, code: Code) -> list[tuple[Code, Code]]:

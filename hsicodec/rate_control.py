@@ -1,11 +1,11 @@
 """Reach a requested file size: pick the quantisation step D whose file is nearest it.
 
 D is searched on a sample of the scene's tiles (all of them for scenes of up
-to SAMPLE_TILES tiles, as many as SAMPLE_BYTES of planes allow): each candidate
-re-runs only the wavelet's quantisation and P's likelihoods (`estimate_bits`,
-within about 1% of the range coder's output), and the file size is the
-sample's bits scaled to the scene plus the side information at that D (the
-basis rows kept and their precision follow D). Steps lie on a grid of
+to SAMPLE_TILES tiles, as many as SAMPLE_BYTES of planes allow), whose planes
+are analysed once: each candidate re-runs only the rounding of their subbands
+and P's likelihoods (`estimate_bits`, within about 1% of the range coder's
+output), and the file size is the sample's bits scaled to the scene plus the
+side information at that D (the basis rows kept and their precision follow D). Steps lie on a grid of
 1/STEPS_PER_OCTAVE octaves, so a file's step is a short, exact number.
 """
 from __future__ import annotations
@@ -15,16 +15,17 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+import torch
 
+from hsicodec.nn.pyramid import Code, rounded
 from hsicodec.plane_coding import PlaneCoder
 
 SAMPLE_TILES = 32
 SAMPLE_BYTES = 256 << 20
-"""The sample's planes (every KLT row of each sampled tile, float32) stay within this."""
+"""The sample's subbands (every KLT row of each sampled tile, float32) stay within this."""
 STEPS_PER_OCTAVE = 64
 """Neighbouring steps differ by 1.1%: at 4 bpp on a scene whose every plane is coded, a grid of 1/16 octave
 (4.4%) moved the file by more than the 5% that `-r` promises."""
-CHUNK = 16
 CLOSE_ENOUGH = 0.03
 """A step whose file is this close below the target is taken."""
 INITIAL_STEP = 2.0**-6
@@ -54,39 +55,38 @@ def sample_tiles(n_tiles: int, tile_values: int) -> list[int]:
     return sorted({int(i) for i in np.linspace(0, n_tiles - 1, limit).round()})
 
 
-def coded_planes(coder: PlaneCoder, sample: list[np.ndarray], step: float) -> int:
-    """K at step D: the planes up to the last one with a non-zero value in any sampled tile. Planes are
-    quantised CHUNK at a time from the last, so that memory stays that of a few planes."""
-    last = 0
-    for planes in sample:
-        for end in range(planes.shape[0], last, -CHUNK):
-            code = coder.quantise(planes[max(end - CHUNK, last):end], step)
-            nonzero = (code[0].flatten(1) != 0).any(dim=1)
-            for bands in code[1]:
-                nonzero |= (bands.flatten(1) != 0).any(dim=1)
-            if nonzero.any():
-                last = max(end - CHUNK, last) + int(nonzero.nonzero().max()) + 1
-                break
-    return last
+def coded_planes(peaks: list[torch.Tensor], step: float) -> int:
+    """K at step D: the planes up to the last with a non-zero value in any sampled tile, from each tile's
+    `peaks` (the largest magnitude of each plane's gain-scaled subbands): round is monotone, so a plane
+    has a non-zero value at D exactly when its peak does."""
+    nonzero = [torch.round(p / step).nonzero() for p in peaks]
+    return max((int(n.max()) + 1 for n in nonzero if len(n)), default=0)
 
 
-def choose_step(coder: PlaneCoder, sample: list[np.ndarray], scale: float, target_bytes: float,
+def plane_peaks(subbands: Code) -> torch.Tensor:
+    """The largest magnitude of each plane's (gain-scaled) subbands."""
+    return torch.stack([t.abs().flatten(1).amax(dim=1) for t in (subbands[0], *subbands[1])]).amax(dim=0)
+
+
+def choose_step(coder: PlaneCoder, sample: list[Code], scale: float, target_bytes: float,
                 side_bytes: Callable[[int, float], int]) -> RateChoice:
     """The step of the grid whose predicted file is the largest not above `target_bytes`. `sample`: the
-    padded planes (every row) of the sampled tiles; `scale`: scene pixels over sampled pixels;
-    `side_bytes(K, D)`: everything in the file but the range coder's words.
+    gain-scaled subbands (`PlaneCoder.analyse`) of every plane of the sampled tiles; `scale`: scene
+    pixels over sampled pixels; `side_bytes(K, D)`: everything in the file but the range coder's words.
 
     The file size falls as D grows, about as 1 / D, so a secant search on log size against log D
     (kept inside the bracket found so far, stopping CLOSE_ENOUGH below the target) needs fewer
     predictions than a bisection of the grid."""
     known: dict[int, tuple[int, int]] = {}
+    peaks = [plane_peaks(subbands) for subbands in sample]
 
     def excess(index: int) -> float:
         """log(predicted bytes / target) at grid index `index` (step 2**(index / STEPS_PER_OCTAVE))."""
         if index not in known:
             step = 2.0 ** (index / STEPS_PER_OCTAVE)
-            k = coded_planes(coder, sample, step)
-            bits = sum(coder.estimate_bits(coder.quantise(planes[:k], step)) for planes in sample) if k else 0.0
+            k = coded_planes(peaks, step)
+            bits = sum(coder.estimate_bits(rounded((low[:k], [b[:k] for b in details]), step))
+                       for low, details in sample) if k else 0.0
             known[index] = k, int(math.ceil(bits * scale / 8)) + side_bytes(k, step)
         return math.log(known[index][1] / target_bytes)
 

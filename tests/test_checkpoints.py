@@ -78,3 +78,17 @@ def test_the_default_model_is_the_first_found_and_models_of_hsicodec_models_come
     monkeypatch.setenv("HSICODEC_MODELS", "")
     with pytest.raises(ModelError, match="no model manifest"):
         find_model()
+
+
+def test_a_model_loads_as_trained_and_its_coder_with_the_integer_nets_exported_with_it() -> None:
+    entry = find_model()
+    checkpoint = torch.load(entry.path, weights_only=True)
+    model = checkpoints.load_model(entry)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in checkpoint["state_dict"].items())
+    coder = load_coder(entry)
+    stored = checkpoint["integer_nets"][0]  # the net's layers
+    assert all(torch.equal(a.to(torch.int16), b) for layer, state in zip(coder.model.net.layers, stored)
+               for a, b in zip(layer.weights, state["weights"]))
+    rebuilt = model.exact()  # rounding the trained weights again gives the stored integers
+    assert all(torch.equal(a, b) for x, y in zip(rebuilt.net.layers, coder.model.net.layers)
+               for a, b in zip(x.weights, y.weights))

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from hsicodec.checkpoints import export_checkpoint, find_model, load_coder, write_manifest
+from hsicodec.checkpoints import export_checkpoint, find_model, load_model, write_manifest
 from hsicodec.cli.options import emit, json_option, quiet_option
 from hsicodec.errors import HsicodecError, InputError
 from hsicodec.io import find_scenes
@@ -81,7 +81,7 @@ def train(inputs: tuple[Path, ...], output: Path, name: str, steps: int, init_mo
     if state.exists():
         trainer = Trainer.resume(state, lr, device)
     else:
-        model = WaveletPyramid() if init_model == "none" else load_coder(find_model(init_model)).model.float()
+        model = WaveletPyramid() if init_model == "none" else load_model(find_model(init_model))
         trainer = Trainer(model, lr, device=device)
     deadline = None if minutes is None else time.monotonic() + 60 * minutes
     with (output / LOG).open("a", newline="") as fh, tqdm(total=steps, initial=trainer.steps, desc="train",

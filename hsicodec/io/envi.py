@@ -189,7 +189,8 @@ def write_envi(
     with temp.open("wb") as fh:
         _reserve(fh.fileno(), h * w * b * dtype.itemsize)
     for row0, col0, tile in tiles:
-        # A map per tile, dropped after it: written pages leave the process instead of piling up in its RSS.
+        # A map per tile, dropped after it: written pages leave the process (to the page cache, which writes
+        # them back) instead of piling up in its RSS.
         out = np.memmap(temp, dtype=stored, mode="r+", shape=layout)
         rows, cols = slice(row0, row0 + tile.shape[0]), slice(col0, col0 + tile.shape[1])
         if interleave == "bsq":
@@ -198,6 +199,5 @@ def write_envi(
             out[rows, :, cols] = tile.transpose(0, 2, 1)
         else:
             out[rows, cols, :] = tile
-        out.flush()
         del out
     staging.temp(header_path).write_text(format_header(header))

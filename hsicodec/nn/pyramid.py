@@ -18,6 +18,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from hsicodec.nn.integer import IntegerNet
 from hsicodec.nn.wavelet import analyse_2d, synthesise_2d
 
 Code = tuple[torch.Tensor, list[torch.Tensor]]
@@ -26,8 +27,8 @@ finest level first; integer values in a float tensor."""
 
 Visit = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], None]
 """visit(level, values, params, mask): one pass's level (`levels` for the low-pass band), its values (filled
-in place by a decoder), the net's (means, scales) for every position, and the (1, 1, h, w) mask of the
-positions this pass codes."""
+in place by a decoder) of the planes coding the level, the net's (means, scales) for each of their positions,
+and the (1, 1, h, w) mask of the positions this pass codes."""
 
 
 class WaveletPyramid(nn.Module):
@@ -36,6 +37,7 @@ class WaveletPyramid(nn.Module):
     def __init__(self, levels: int = 5, width: int = 32, cross_plane: bool = True) -> None:
         super().__init__()
         self.levels = levels
+        self.width = width
         self.cross_plane = cross_plane
         low_gain, gains = _subband_gains(levels)
         self.register_buffer("low_gain", torch.tensor(low_gain), persistent=False)
@@ -53,20 +55,42 @@ class WaveletPyramid(nn.Module):
 
     def config(self) -> dict:
         """The constructor's arguments (a checkpoint stores them)."""
-        return {"levels": self.levels, "width": self.net[0].out_channels, "cross_plane": self.cross_plane}
+        return {"levels": self.levels, "width": self.width, "cross_plane": self.cross_plane}
+
+    def input_groups(self) -> tuple[list[list[int]], list[list[int]]]:
+        """The inputs of `net` and `low_net` by kind: images (low-pass images), values (codes) and
+        indicators (the first pass's mask, the level), each rounded with its own unit by `exact`."""
+        levels, cross = self.levels, self.cross_plane
+        images = [0] + ([5 + levels] if cross else [])
+        values = [1, 2, 3] + (list(range(6 + levels, 9 + levels)) if cross else [])
+        return [images, values, list(range(4, 5 + levels))], [[0] + ([2] if cross else []), [1]]
+
+    def exact(self, nets: tuple[IntegerNet, IntegerNet] | None = None) -> WaveletPyramid:
+        """A copy of this P whose nets compute in integers (`nn.integer`), the same on every machine: the
+        given (net, low_net), a checkpoint's, or this P's own weights rounded."""
+        if nets is None:
+            nets = tuple(IntegerNet.from_float(n, g) for n, g in zip((self.net, self.low_net), self.input_groups()))
+        exact = WaveletPyramid(**self.config())
+        exact.net, exact.low_net = nets
+        return exact.to(torch.float64).eval()
 
     @property
     def stride(self) -> int:
         """Planes are coded in sizes that are multiples of this."""
         return 2 ** self.levels
 
-    def quantise(self, x: torch.Tensor, step: torch.Tensor | float) -> Code:
-        """Planes (N, 1, H, W), H and W multiples of `stride`, quantised at step D: round(subband * gain / D)."""
-        low, details = x / step, []
+    def analyse(self, x: torch.Tensor) -> Code:
+        """Planes (N, 1, H, W), H and W multiples of `stride`: their subbands times their gains, the code at
+        step 1 before rounding (`rounded` quantises it at any step)."""
+        low, details = x, []
         for level in range(self.levels):
             low, bands = analyse_2d(low)
-            details.append(torch.round(bands * self.gains[level][None, :, None, None]))
-        return torch.round(low * self.low_gain), details
+            details.append(bands * self.gains[level][None, :, None, None])
+        return low * self.low_gain, details
+
+    def quantise(self, x: torch.Tensor, step: torch.Tensor | float) -> Code:
+        """Planes (N, 1, H, W), H and W multiples of `stride`, quantised at step D: round(subband * gain / D)."""
+        return rounded(self.analyse(x), step)
 
     def dequantise(self, code: Code, step: torch.Tensor | float) -> torch.Tensor:
         """The planes a code at step D stands for (or subbands in its units, such as `centroid`'s)."""
@@ -88,32 +112,54 @@ class WaveletPyramid(nn.Module):
         """A level's detail bands without their synthesis-norm gains."""
         return bands / self.gains[level][None, :, None, None]
 
-    def walk(self, code: Code, previous: Code, visit: Visit, skip: frozenset[int] = frozenset()) -> None:
-        """Visit every pass of a plane's code in coding order, given the previous plane's code. A decoder
-        passes a code of zeros and fills each pass's masked values in `visit`: every pass sees only the
-        values of the passes before it. The levels in `skip` (all zeros; the low-pass band is level
-        `levels`) are not visited."""
+    def walk(self, code: Code, previous: Code, visit: Visit, coded: torch.Tensor | None = None,
+             previous_lows: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
+        """Visit every pass of planes' codes in coding order, given each plane's previous plane's code. A
+        decoder passes a code of zeros and fills each pass's masked values in `visit`: every pass sees only
+        the values of the passes before it. `coded` (N, L + 1, bool; the low-pass band, then levels 0 ...
+        L - 1) says which planes code which levels (the others hold zeros): P runs, and `visit` sees values
+        and params, only for the planes that code the level (all planes when None; a plane's own tensors,
+        not copies, when every plane codes it). Returns the code's `lows` (built on the way), which the
+        next plane's walk may take as `previous_lows` instead of rebuilding them from `previous`."""
         low, details = code
+
+        def planes_coding(column: int) -> Callable[[torch.Tensor], torch.Tensor] | None:
+            """Selects the planes coding a level (None when none does)."""
+            if coded is None or bool(coded[:, column].all()):
+                return lambda t: t
+            rows = coded[:, column].nonzero()[:, 0]
+            return (lambda t: t[rows]) if len(rows) else None
+
+        select = planes_coding(0)
         first = _checkerboard(low, True)
-        for first_pass in (True, False) if self.levels not in skip else ():
-            seen = low * first if not first_pass else torch.zeros_like(low)
-            inputs = [seen, first.expand_as(low)] + ([previous[0]] if self.cross_plane else [])
-            visit(self.levels, low, self.low_net(torch.cat(inputs, dim=1)), _checkerboard(low, first_pass))
+        for first_pass in (True, False) if select else ():
+            part = select(low)
+            seen = part * first if not first_pass else torch.zeros_like(part)
+            inputs = [seen, first.expand_as(part)] + ([select(previous[0])] if self.cross_plane else [])
+            visit(self.levels, part, self.low_net(torch.cat(inputs, dim=1)), _checkerboard(low, first_pass))
         image = low / self.low_gain
-        previous_lows = self.lows(previous) if self.cross_plane else None
+        if self.cross_plane and previous_lows is None:
+            previous_lows = self.lows(previous)
+        images = []
         for level in reversed(range(self.levels)):
+            images.append(image)
             bands = details[level]
-            n, _, h, w = bands.shape
-            onehot = torch.zeros(n, self.levels, h, w, dtype=bands.dtype, device=bands.device)
-            onehot[:, level] = 1
-            first = _checkerboard(bands, True)
-            for first_pass in (True, False) if level not in skip else ():
-                seen = bands * first if not first_pass else torch.zeros_like(bands)
-                inputs = [image, seen, first.expand(n, 1, h, w), onehot]
-                if self.cross_plane:
-                    inputs += [previous_lows[level], previous[1][level]]
-                visit(level, bands, self.net(torch.cat(inputs, dim=1)), _checkerboard(bands, first_pass))
-            image = synthesise_2d(image, self._unscaled(level, bands))
+            select = planes_coding(1 + level)
+            if select:
+                part = select(bands)
+                n, _, h, w = part.shape
+                onehot = torch.zeros(n, self.levels, h, w, dtype=bands.dtype, device=bands.device)
+                onehot[:, level] = 1
+                first = _checkerboard(bands, True)
+                for first_pass in (True, False):
+                    seen = part * first if not first_pass else torch.zeros_like(part)
+                    inputs = [select(image), seen, first.expand(n, 1, h, w), onehot]
+                    if self.cross_plane:
+                        inputs += [select(previous_lows[level]), select(previous[1][level])]
+                    visit(level, part, self.net(torch.cat(inputs, dim=1)), _checkerboard(bands, first_pass))
+            if level:
+                image = synthesise_2d(image, self._unscaled(level, bands))
+        return images[::-1]
 
     def bits(self, code: Code, previous: Code) -> torch.Tensor:
         """Bits of a plane's code under P (differentiable in P's weights), given the previous plane's."""
@@ -131,6 +177,11 @@ class WaveletPyramid(nn.Module):
         with torch.no_grad():
             code, code_previous = self.quantise(x, step), self.quantise(previous, step)
         return self.bits(code, code_previous) / x.numel()
+
+
+def rounded(subbands: Code, step: torch.Tensor | float) -> Code:
+    """The code at step D of gain-scaled subbands (`WaveletPyramid.analyse`): round(subband / D)."""
+    return torch.round(subbands[0] / step), [torch.round(bands / step) for bands in subbands[1]]
 
 
 SCALE_BOUND = 0.11
