@@ -5,10 +5,25 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+import rasterio
+
+from hsicodec.frontend import fit_front_end
+from hsicodec.klt import SpectralStats
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("HSICODEC_DATA", REPO.parent / "shared" / "data"))
+
+
+def cave_planes(scene: str, window: tuple[tuple[int, int], tuple[int, int]], planes: int) -> np.ndarray:
+    """The first KLT planes (K, h, w) float32, normalised units, of a window ((rows), (columns)) of a CAVE
+    scene, the KLT fitted to the window."""
+    with rasterio.open(DATA / "cave" / f"{scene}.tif") as ds:
+        cube = ds.read(window=window).transpose(1, 2, 0)
+    stats = SpectralStats(cube.shape[2])
+    stats.update(cube.reshape(-1, cube.shape[2]))
+    return fit_front_end(stats).stored(planes, 2.0 ** -10).planes(cube)
 
 
 def manifest() -> list[dict]:

@@ -3,14 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import rasterio
 import torch
 import torch.nn.functional as F
-from conftest import DATA
+from conftest import cave_planes
 
 from hsicodec.checkpoints import find_model, load_coder, load_model
-from hsicodec.frontend import fit_front_end
-from hsicodec.klt import SpectralStats
 from hsicodec.nn.integer import ACTIVATION_BITS, EXACT_SUMS, IntegerConv, IntegerNet
 from hsicodec.nn.pyramid import Code, rounded
 
@@ -18,11 +15,7 @@ from hsicodec.nn.pyramid import Code, rounded
 @pytest.fixture(scope="module")
 def planes() -> np.ndarray:
     """The first six KLT planes of a 128 x 128 crop of the CAVE sponges eval scene (normalised units)."""
-    with rasterio.open(DATA / "cave" / "sponges.tif") as ds:
-        cube = ds.read(window=((64, 192), (64, 192))).transpose(1, 2, 0)
-    stats = SpectralStats(cube.shape[2])
-    stats.update(cube.reshape(-1, cube.shape[2]))
-    return fit_front_end(stats).stored(6, 2.0 ** -10).planes(cube).astype(np.float64)
+    return cave_planes("sponges", ((64, 192), (64, 192)), 6).astype(np.float64)
 
 
 def test_float32_sums_are_exact_at_the_largest_input_the_weights_allow() -> None:

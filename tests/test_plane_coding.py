@@ -3,13 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import rasterio
 import torch
-from conftest import DATA
+from conftest import cave_planes
 
 from hsicodec.errors import DecodeError
-from hsicodec.klt import SpectralStats
-from hsicodec.frontend import fit_front_end
 from hsicodec.nn.pyramid import Code, WaveletPyramid
 from hsicodec.plane_coding import MEAN_GRID, SCALE_TABLE, PlaneCoder, scale_tables
 
@@ -23,11 +20,7 @@ def coder() -> PlaneCoder:
 @pytest.fixture(scope="module")
 def planes() -> np.ndarray:
     """The first four KLT planes of a 64 x 96 crop of the CAVE feathers eval scene (normalised units)."""
-    with rasterio.open(DATA / "cave" / "feathers.tif") as ds:
-        cube = ds.read(window=((64, 128), (32, 128))).transpose(1, 2, 0)
-    stats = SpectralStats(cube.shape[2])
-    stats.update(cube.reshape(-1, cube.shape[2]))
-    return fit_front_end(stats).stored(4, 2.0 ** -10).planes(cube)
+    return cave_planes("feathers", ((64, 128), (32, 128)), 4)
 
 
 def _equal(a: Code, b: Code) -> bool:
