@@ -49,7 +49,7 @@ def _gaussians(model: torch.nn.Module, code: Code) -> list[torch.Tensor]:
     return params
 
 
-def test_a_plane_gets_the_same_gaussians_alone_in_a_batch_and_on_one_thread(planes: np.ndarray) -> None:
+def test_a_plane_gets_the_same_gaussians_in_any_batch_and_on_one_thread(planes: np.ndarray) -> None:
     coder = load_coder(find_model())
     code = coder.quantise(planes, 2.0 ** -8)
     batch = _gaussians(coder.model, code)
