@@ -5,8 +5,9 @@ to SAMPLE_TILES tiles, as many as SAMPLE_BYTES of planes allow), whose planes
 are analysed once: each candidate re-runs only the rounding of their subbands
 and P's likelihoods (`estimate_bits`, within about 1% of the range coder's
 output), and the file size is the sample's bits scaled to the scene plus the
-side information at that D (the basis rows kept and their precision follow D). Steps lie on a grid of
-1/STEPS_PER_OCTAVE octaves, so a file's step is a short, exact number.
+side information at that D (the basis rows kept and their precision follow
+D). Steps lie on a grid of 1/STEPS_PER_OCTAVE octaves, so a file's step is a
+short, exact number.
 """
 from __future__ import annotations
 
