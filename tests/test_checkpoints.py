@@ -32,8 +32,9 @@ def foreign(tmp_path: Path, name: str, content: object) -> ModelEntry:
     return entry
 
 
+@pytest.mark.parametrize("load", [load_coder, checkpoints.load_model])
 @pytest.mark.parametrize("content", ["code", "state dict only", "other format", "not torch"])
-def test_foreign_checkpoints_are_refused_in_one_line(tmp_path: Path, content: str) -> None:
+def test_foreign_checkpoints_are_refused_in_one_line(tmp_path: Path, content: str, load) -> None:
     marker = tmp_path / "ran"
     if content == "not torch":
         entry = foreign(tmp_path, "x", None)
@@ -45,7 +46,7 @@ def test_foreign_checkpoints_are_refused_in_one_line(tmp_path: Path, content: st
                 "other format": {"format_version": 99}}[content]
         entry = foreign(tmp_path, "x", data)
     with pytest.raises(ModelError) as error:
-        load_coder(entry)
+        load(entry)
     assert "\n" not in str(error.value) and str(entry.path) in str(error.value)
     assert not marker.exists()
 

@@ -59,3 +59,10 @@ def test_asking_for_a_gpu_where_there_is_none_is_a_one_line_error(tmp_path: Path
     assert done.exit_code == 1
     assert_one_line_error(done.stderr)
     assert "--device cuda" in done.stderr and not (tmp_path / "run").exists()
+
+
+def test_an_unknown_model_to_start_from_is_a_one_line_error_and_leaves_no_run_folder(tmp_path: Path) -> None:
+    done = invoke("train", CAVE, "-o", tmp_path / "run", "--init", "no-such-model", "-q")
+    assert done.exit_code == 1
+    assert_one_line_error(done.stderr)
+    assert "no-such-model" in done.stderr and not (tmp_path / "run").exists()

@@ -76,13 +76,13 @@ def train(inputs: tuple[Path, ...], output: Path, name: str, steps: int, init_mo
     if not scenes:
         raise InputError(f"no scene of at least {patch} x {patch} pixels among {len(files)} file(s) "
                          f"({', '.join(SCENE_EXTENSIONS)}); lower --patch")
-    output.mkdir(parents=True, exist_ok=True)
     state = output / STATE
     if state.exists():
         trainer = Trainer.resume(state, lr, device)
     else:
         model = WaveletPyramid() if init_model == "none" else load_model(find_model(init_model))
         trainer = Trainer(model, lr, device=device)
+    output.mkdir(parents=True, exist_ok=True)  # only once the run can start
     deadline = None if minutes is None else time.monotonic() + 60 * minutes
     with (output / LOG).open("a", newline="") as fh, tqdm(total=steps, initial=trainer.steps, desc="train",
                                                           unit="step", disable=True if quiet else None) as bar:
