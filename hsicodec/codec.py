@@ -1,20 +1,21 @@
 """Scene <-> .hsic: the tiled compress and decompress pipelines.
 
-Compression reads the scene twice, tile by tile: once for the value range and
-spectral statistics (exact, streamed; the KLT is fitted from them), once to
-code each tile. In between, the KLT planes of a sample of tiles choose the
-quantisation step D that reaches the requested rate (`rate_control`); D sets
+Compression reads the scene tile by tile for the value range and spectral
+statistics (exact, streamed; the KLT is fitted from them), keeping a sample of
+tiles in memory. The sample chooses the quantisation step D that reaches the
+requested rate (`rate_control`) by being coded at the steps it tries; D sets
 the planes coded (those up to the last with a non-zero value) and the
-precision of the stored basis rows. Each tile's planes are then quantised,
-range-coded with P (`plane_coding`) and written. Decompression decodes each
-tile, rebuilds its planes at P's centroids and maps them back to spectra.
-Peak memory is set by the tile size, not by the scene size.
+precision of the stored basis rows. The file then takes the sampled tiles'
+words from the search, and every other tile is read again, its planes
+quantised and range-coded with P (`plane_coding`). Decompression decodes each
+tile, rebuilds its planes at P's centroids and maps them back to spectra. Peak
+memory is set by the tile size and the sample's cap, not by the scene size.
 """
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Collection, Iterator, Protocol
 
 import numpy as np
 
@@ -26,11 +27,11 @@ from hsicodec.frontend import FrontEnd, fit_front_end
 from hsicodec.io import SceneReader
 from hsicodec.klt import SpectralStats
 from hsicodec.plane_coding import PlaneCoder
-from hsicodec.rate_control import RateChoice, choose_step, sample_tiles
+from hsicodec.rate_control import CodedTiles, RateChoice, SampleModel, choose_step, sample_tiles
 
 DEFAULT_TILE = 256
-"""Tiles are coded independently (no context crosses their edges). Peak memory follows the tile, most of
-it the tile's spectra and planes in float64 (`benchmarks/large_scene.py` measures it)."""
+"""Tiles are coded independently (no context crosses their edges). Peak memory follows the tile and the
+sample (`rate_control.SAMPLE_BYTES`), not the scene (`benchmarks/large_scene.py` measures it)."""
 
 
 class Progress(Protocol):
@@ -66,18 +67,26 @@ def padded(u: np.ndarray, stride: int) -> np.ndarray:
     return np.pad(u, ((0, 0), (0, pad_h), (0, pad_w)), mode="symmetric") if pad_h or pad_w else u
 
 
-def scene_statistics(reader: SceneReader, grid: list[Rect], progress: Progress | None = None) -> SpectralStats:
-    """First pass: value range and spectral moments of the valid pixels."""
-    stats = SpectralStats(reader.shape[2])
-    for rect in grid:
+Tile = tuple[np.ndarray, np.ndarray | None]
+"""A tile's block (h, w, B) in the source's sample type and its nodata mask (or None)."""
+
+
+def scene_statistics(reader: SceneReader, grid: list[Rect], progress: Progress | None = None,
+                     keep: Collection[int] = ()) -> tuple[SpectralStats, dict[int, Tile]]:
+    """First pass: value range and spectral moments of the valid pixels, and the tiles of `keep` (grid
+    indices), so that a sample is read once."""
+    stats, kept = SpectralStats(reader.shape[2]), {}
+    for index, rect in enumerate(grid):
         block = reader.read(*rect)
         mask = nodata_mask(block, reader.meta.nodata)
         _check_finite(block, mask, reader.path)
         bands = block.shape[-1]
         stats.update(block.reshape(-1, bands), None if mask is None else ~mask.reshape(-1, bands))
+        if index in keep:
+            kept[index] = block, mask
         if progress is not None:
             progress.update(1)
-    return stats
+    return stats, kept
 
 
 def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: PlaneCoder, target_bpp: float,
@@ -91,23 +100,27 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
                         byteorder=reader.meta.byteorder, tile_size=tile_size, components=0,
                         model_name=entry.name, model_id=entry.model_id, step=1.0)
     grid = header.tile_grid()
-    sampled = sample_tiles(len(grid), bands * min(tile_size, height) * min(tile_size, width))
+    sampled = sample_tiles(len(grid), bands * min(tile_size, height) * min(tile_size, width) * reader.dtype.itemsize)
     if progress is not None:
         progress.total = 2 * len(grid) + len(sampled)
-    front = fit_front_end(scene_statistics(reader, grid, progress))
+    statistics, sample = scene_statistics(reader, grid, progress, keep=set(sampled))
+    front = fit_front_end(statistics)
     metadata = {"scene": reader.meta.to_json(), "source_name": reader.path.name,
                 "source_bytes": reader.storage_bytes, "target_bpp": target_bpp}
 
-    def planes_of(index: int, front: FrontEnd) -> tuple[np.ndarray, np.ndarray | None]:
-        block = reader.read(*grid[index])
-        mask = nodata_mask(block, reader.meta.nodata)
-        return padded(front.planes(block, mask), coder.model.stride), mask
+    def code_tile(block: np.ndarray, mask: np.ndarray | None, stored: FrontEnd, step: float) -> tuple[np.ndarray, int]:
+        """A tile's words and checksum, its planes on `stored`'s rows quantised at step D."""
+        return coder.encode(coder.quantise(padded(stored.planes(block, mask), coder.model.stride), step))
 
-    sample = []
-    for index in sampled:
-        sample.append(coder.analyse(planes_of(index, front)[0]))
+    model = SampleModel()
+    for index, (block, mask) in sample.items():
+        model.add(index, coder.analyse(padded(front.planes(block, mask), coder.model.stride)))
         if progress is not None:
             progress.update(1)
+
+    def code_sample(planes: int, step: float, tiles: list[int]) -> CodedTiles:
+        stored = front.stored(planes, step)
+        return {index: code_tile(*sample[index], stored, step) for index in tiles}
 
     def side(planes: int, step: float) -> int:
         """Every byte but the range coder's words: header, sections, and each tile section's framing."""
@@ -117,14 +130,17 @@ def compress_scene(reader: SceneReader, output: Path, entry: ModelEntry, coder: 
         return sections + len(grid) * tile_section_bytes(0)
 
     scale = height * width / sum(grid[i][2] * grid[i][3] for i in sampled)
-    choice = choose_step(coder, sample, scale, target_bpp * height * width / 8, side)
-    del sample
+    choice = choose_step(model, scale, target_bpp * height * width / 8, side, code_sample)
     front = front.stored(choice.planes, choice.step)
     header = dataclasses.replace(header, components=choice.planes, step=choice.step)
     with HsicWriter(output, header, front.norm, front.basis, metadata) as writer:
         for index, (row0, col0, tile_height, tile_width) in enumerate(grid):
-            planes, mask = planes_of(index, front)
-            words, crc = coder.encode(coder.quantise(planes, choice.step))
+            if index in choice.tiles:  # coded by the search at this step
+                (words, crc), mask = choice.tiles[index], sample.pop(index)[1]
+            else:
+                block = reader.read(row0, col0, tile_height, tile_width)
+                mask = nodata_mask(block, reader.meta.nodata)
+                words, crc = code_tile(block, mask, front, choice.step)
             writer.add_tile(TilePayload(index, row0, col0, tile_height, tile_width, words, crc, mask))
             if progress is not None:
                 progress.update(1)
@@ -180,7 +196,7 @@ def decode_tiles(reader: HsicReader, coder: PlaneCoder, nodata: float | None,
             on_damage(index, grid[index], reason)
             return np.full((height, width, header.bands), salvage_fill(dtype, nodata), dtype)
         planes = coder.dequantise(rebuilt, header.step)[:, :height, :width]
-        block = _cast(front.spectra(planes), dtype, front.norm)
+        block = _cast(front.spectra(planes, dtype), dtype, front.norm)
         if tile.nodata_mask is not None:
             block[tile.nodata_mask] = nodata
         return block

@@ -50,14 +50,13 @@ class FrontEnd:
     def planes(self, block: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """Scene block (h, w, B) -> planes (K, h, w) float32; nodata samples take `fill`."""
         lo, hi = self.norm.lo, self.norm.hi
-        values = block.astype(np.float64)
-        if mask is not None:
-            values = np.where(mask, self.fill * (hi - lo) + lo, values)
+        values = block if mask is None else np.where(mask, self.fill * (hi - lo) + lo, block)
         return to_components(values, lo, hi, self.basis.mean, self.basis.basis)
 
-    def spectra(self, u: np.ndarray) -> np.ndarray:
-        """Planes (K, h, w) -> scene block (h, w, B) float64 in source units."""
-        return from_components(u, self.norm.lo, self.norm.hi, self.basis.mean, self.basis.basis)
+    def spectra(self, u: np.ndarray, dtype: np.dtype = np.dtype(np.float64)) -> np.ndarray:
+        """Planes (K, h, w) -> scene block (h, w, B) in source units, for samples of type `dtype` (float32
+        when it holds them exactly, else float64)."""
+        return from_components(u, self.norm.lo, self.norm.hi, self.basis.mean, self.basis.basis, dtype)
 
 
 def fit_front_end(stats: SpectralStats) -> FrontEnd:

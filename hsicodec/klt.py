@@ -41,30 +41,33 @@ class SpectralStats:
     hi: float = -np.inf
 
     def update(self, spectra: np.ndarray, valid: np.ndarray | None = None) -> None:
-        """Add spectra (n, B); `valid` (n, B) marks the samples that are not nodata."""
+        """Add spectra (n, B); `valid` (n, B) marks the samples that are not nodata (None: all are)."""
         if spectra.shape[0] == 0:
             return
         spectra = spectra.astype(np.float64, copy=False)
-        if valid is None:
-            valid = np.ones(spectra.shape, dtype=bool)
         if self.shift is None:
             self._start(spectra, valid)
-        centred = np.where(valid, spectra - self.shift, 0.0)
         self.pixels += spectra.shape[0]
-        self.valid_count += valid.sum(axis=0)
-        self.total += centred.sum(axis=0)
-        self.outer += centred.T @ centred
-        if not valid.all():
+        if valid is None:
+            centred = spectra - self.shift
+            self.valid_count += spectra.shape[0]
+            lo, hi = float(spectra.min()), float(spectra.max())
+        else:
+            centred = np.where(valid, spectra - self.shift, 0.0)
+            self.valid_count += valid.sum(axis=0)
             masked = (~valid).astype(np.float64)
             self.cross += centred.T @ masked
             self.masked_pairs += masked.T @ masked
-        self.lo = min(self.lo, float(np.min(spectra, where=valid, initial=np.inf)))
-        self.hi = max(self.hi, float(np.max(spectra, where=valid, initial=-np.inf)))
+            lo = float(np.min(spectra, where=valid, initial=np.inf))
+            hi = float(np.max(spectra, where=valid, initial=-np.inf))
+        self.total += centred.sum(axis=0)
+        self.outer += centred.T @ centred
+        self.lo, self.hi = min(self.lo, lo), max(self.hi, hi)
 
-    def _start(self, spectra: np.ndarray, valid: np.ndarray) -> None:
-        counts = valid.sum(axis=0)
-        sums = np.where(valid, spectra, 0.0).sum(axis=0)
-        self.shift = np.divide(sums, counts, out=np.zeros(self.bands), where=counts > 0)
+    def _start(self, spectra: np.ndarray, valid: np.ndarray | None) -> None:
+        counts = spectra.shape[0] if valid is None else valid.sum(axis=0)
+        sums = spectra.sum(axis=0) if valid is None else np.where(valid, spectra, 0.0).sum(axis=0)
+        self.shift = np.divide(sums, counts, out=np.zeros(self.bands), where=np.asarray(counts) > 0)
         self.valid_count = np.zeros(self.bands, dtype=np.int64)
         self.total = np.zeros(self.bands)
         self.outer, self.cross, self.masked_pairs = (np.zeros((self.bands, self.bands)) for _ in range(3))
@@ -120,15 +123,26 @@ def to_components(x: np.ndarray, lo: float, hi: float, mean: np.ndarray, basis: 
 
     Directions the rows span only weakly (singular values below RCOND of the
     largest, e.g. two rows stored alike) are left out rather than amplified.
+    The block is centred in source units before the float32 product, so the
+    product carries the planes' own values, not the scene's offset; a source
+    type that float32 does not hold exactly is centred in float64.
     """
     bands = x.shape[-1]
-    normalised = (x.astype(np.float64) - lo) / (hi - lo) - mean
-    u = normalised @ np.linalg.pinv(basis.astype(np.float64) * np.sqrt(bands), rcond=RCOND)
-    return np.ascontiguousarray(u.transpose(2, 0, 1), dtype=np.float32)
+    projection = np.linalg.pinv(basis.astype(np.float64) * np.sqrt(bands), rcond=RCOND) / (hi - lo)
+    centre = lo + mean.astype(np.float64) * (hi - lo)
+    exact = np.float32 if np.can_cast(x.dtype, np.float32) else np.float64
+    centred = (x.reshape(-1, bands).astype(exact) - centre.astype(exact)).astype(np.float32, copy=False)
+    u = centred @ projection.astype(np.float32)
+    return np.ascontiguousarray(u.T).reshape(-1, *x.shape[:2])
 
 
-def from_components(u: np.ndarray, lo: float, hi: float, mean: np.ndarray, basis: np.ndarray) -> np.ndarray:
-    """Network output (K, h, w) -> scene block (h, w, B) float64 in source units."""
+def from_components(u: np.ndarray, lo: float, hi: float, mean: np.ndarray, basis: np.ndarray,
+                    dtype: np.dtype = np.dtype(np.float64)) -> np.ndarray:
+    """Network output (K, h, w) -> scene block (h, w, B) in source units, for samples of type `dtype`: in
+    float32 when that type fits in it exactly, else in float64."""
     bands = basis.shape[1]
-    spectra = u.transpose(1, 2, 0).astype(np.float64) @ (basis.astype(np.float64) * np.sqrt(bands))
-    return (spectra + mean) * (hi - lo) + lo
+    work = np.float32 if np.can_cast(dtype, np.float32) else np.float64
+    rows = basis.astype(np.float64) * (np.sqrt(bands) * (hi - lo))
+    offset = mean.astype(np.float64) * (hi - lo) + lo
+    spectra = u.reshape(u.shape[0], u.shape[1] * u.shape[2]).T.astype(work) @ rows.astype(work) + offset.astype(work)
+    return spectra.reshape(*u.shape[1:], bands)

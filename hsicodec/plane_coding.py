@@ -3,16 +3,18 @@
 Planes are coded one after the other, each after the previous one's code (P's
 cross-plane context). A plane starts with one flag per level saying whether
 the level holds any non-zero value; the levels that do not are not coded (nor
-is P run for them). Every pass of `WaveletPyramid.walk` is then appended to
-one constriction range coder as it is visited: a value q is coded with the
-table of the discretised Gaussian nearest P's, its scale the nearest of
-SCALE_TABLE and its mean the nearest multiple of 1/MEAN_GRID (`_coding`). A
-decoder walks the same passes over a code of zeros and fills each pass in
+is P run for them). Then every pass of `WaveletPyramid.walk` is appended to
+one constriction range coder: a value q is coded with the table of the
+discretised Gaussian nearest P's, its scale the nearest of SCALE_TABLE and its
+mean the nearest multiple of 1/MEAN_GRID (`_pass`). The encoder, which has
+every plane's code, runs P on many planes at once; a decoder walks the same
+passes over a code of zeros, one plane after the other, and fills each pass in
 turn, so it computes the same means and scales from the same values, and
 rebuilds each value as the mean of P's Gaussian within its quantisation bin
 (`centroid`), not the bin's centre. P's nets compute in integers
-(`nn.integer`), so that encoders and decoders on any machine agree on every
-mean and scale; a CRC32 of every value checks that they did.
+(`nn.integer`), so that encoders and decoders on any machine, and batches of
+any size, agree on every mean and scale; a CRC32 of every value checks that
+they did.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from hsicodec.entropy import (CdfTables, check_exhausted, decode_from, encode_in
                               symbol_checksum)
 from hsicodec.errors import DecodeError
 from hsicodec.nn.integer import IntegerNet
-from hsicodec.nn.pyramid import SCALE_BOUND, Code, WaveletPyramid, centroid, likelihood, standard_cdf
+from hsicodec.nn.pyramid import SCALE_BOUND, Code, WaveletPyramid, centroid, standard_cdf
 
 SCALE_TABLE = np.geomspace(0.11, 256.0, 64)
 """Scales of the Gaussian tables, a ratio of 1.13 apart, so that coding with the nearest one costs little over
@@ -32,6 +34,10 @@ the exact scale. A larger scale uses the last table (its escapes code any value)
 MEAN_GRID = 8
 """Means are coded to the nearest multiple of 1/MEAN_GRID, each fraction with its own tables: a mean rounded to
 an integer, as one zero-mean table per scale needs, cost several percent of the bits (docs/core-bakeoff.md)."""
+
+PLANES_AT_ONCE = 4
+"""The encoder runs P on this many planes at once: batches of 4 to 8 ran fastest here, and 4 adds no memory
+(docs/core-bakeoff.md)."""
 
 FLAG_MODEL = constriction.stream.model.Bernoulli(0.5, perfect=False)
 """A plane's level flags are coded with one bit each."""
@@ -73,7 +79,6 @@ class PlaneCoder:
         if tables.rows != len(scales) * MEAN_GRID:
             raise ValueError(f"{tables.rows} tables for {len(scales)} scales of {MEAN_GRID} mean fractions")
         self.bounds = torch.from_numpy(np.sqrt(scales[:-1] * scales[1:]))  # nearest table in log scale
-        self.scales = torch.from_numpy(scales)
         self.levels = self.model.levels
 
     @torch.inference_mode()
@@ -92,35 +97,29 @@ class PlaneCoder:
         return self.model.dequantise(code, step)[:, 0].to(torch.float32).numpy()
 
     @torch.inference_mode()
-    def estimate_bits(self, code: Code) -> float:
-        """Bits the range coder will spend on a code: P's likelihoods (all planes at once, no coding), each
-        value under the Gaussian the coder uses for it (its mean on the grid, its table's scale). P's nets
-        compute every plane of a batch as they do alone, so the estimate sees the coder's Gaussians."""
-        previous = (_shifted(code[0]), [_shifted(b) for b in code[1]])
-        total = []
-
-        def add(level: int, values: torch.Tensor, params: torch.Tensor, mask: torch.Tensor) -> None:
-            coded_with = self._coding(*params.chunk(2, dim=1))[2].to(values.dtype)
-            total.append(-(torch.log2(likelihood(values, coded_with)) * mask).sum())
-
-        self.model.walk(code, previous, add, _levels_coded(code))
-        bits = float(torch.stack(total).sum()) if total else 0.0
-        return bits + code[0].shape[0] * (self.levels + 1)
-
-    @torch.inference_mode()
     def encode(self, code: Code) -> tuple[np.ndarray, int]:
-        """(range-coder words, CRC32 of the values) of a code."""
+        """(range-coder words, CRC32 of the values) of a code. P runs on PLANES_AT_ONCE planes at a time, each
+        after the previous plane's code (it computes every plane of a batch as it does alone, so these are the
+        decoder's Gaussians); the values are then coded plane after plane."""
+        flags = _levels_coded(code)
+        previous = (_shifted(code[0]), [_shifted(b) for b in code[1]])
+        passes: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(len(flags))]
+        for first in range(0, len(flags), PLANES_AT_ONCE):
+            batch = slice(first, first + PLANES_AT_ONCE)
+
+            def visit(level: int, values: torch.Tensor, params: torch.Tensor, mask: torch.Tensor) -> None:
+                where, rows, centres = self._pass(params, mask)
+                symbols = values[:, :, where].numpy().astype(np.int64) - centres
+                coding = flags[batch, 0 if level == self.levels else 1 + level].nonzero()[:, 0]
+                for plane, plane_symbols, plane_rows in zip(coding.tolist(), symbols, rows):
+                    passes[first + plane].append((plane_symbols, plane_rows))
+
+            self.model.walk(_sliced(code, batch), _sliced(previous, batch), visit, flags[batch])
         encoder = constriction.stream.queue.RangeEncoder()
-
-        def visit(level: int, values: torch.Tensor, params: torch.Tensor, mask: torch.Tensor) -> None:
-            where, rows, centres = self._pass(params, mask)
-            encode_into(encoder, values[0][:, where].numpy().astype(np.int64) - centres, rows, self.tables)
-
-        lows = None  # each plane's walk rebuilds the low-pass images its successor needs
-        for plane, previous in _planes(self.model, code):
-            flags = _levels_coded(plane)
-            encoder.encode(flags[0].numpy().astype(np.int32), FLAG_MODEL)
-            lows = self.model.walk(plane, previous, visit, flags, lows)
+        for plane_flags, plane_passes in zip(flags, passes):
+            encoder.encode(plane_flags.numpy().astype(np.int32), FLAG_MODEL)
+            for symbols, rows in plane_passes:
+                encode_into(encoder, symbols, rows, self.tables)
         return np.ascontiguousarray(encoder.get_compressed(), dtype=np.uint32), _checksum(code)
 
     @torch.inference_mode()
@@ -134,7 +133,7 @@ class PlaneCoder:
 
         def visit(level: int, values: torch.Tensor, params: torch.Tensor, mask: torch.Tensor) -> None:
             where, rows, centres = self._pass(params, mask)
-            values[0][:, where] = torch.from_numpy(decode_from(decoder, rows, self.tables) + centres).to(values.dtype)
+            values[:, :, where] = torch.from_numpy(decode_from(decoder, rows, self.tables) + centres).to(values.dtype)
             part = plane_rebuilt[0] if level == self.levels else plane_rebuilt[1][level]
             part[0][:, where] = centroid(values[0][:, where][None], params[0][:, where][None])[0]
 
@@ -150,29 +149,28 @@ class PlaneCoder:
             raise DecodeError("decoded values fail their checksum (bitstream desynchronised)")
         return code, rebuilt
 
-    def _coding(self, means: torch.Tensor, scales: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(table rows, integer parts of the means, the (means, scales) of the tables) P's Gaussians are coded
-        with: the scale of SCALE_TABLE nearest in log scale (scales below SCALE_BOUND take it), the mean
-        n / MEAN_GRID with n = round(MEAN_GRID * mean), whose integer part b = floor(n / MEAN_GRID + 1/2) is
-        subtracted from the value and whose fraction picks the row (all exact in float64)."""
-        means, scales = means.to(torch.float64), scales.to(torch.float64)
+    def _pass(self, params: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        """(positions, table rows, integer parts of the means) of the values one pass codes, (N, channels,
+        positions): each value's Gaussian (P's) is coded with the scale of SCALE_TABLE nearest in log scale
+        (scales below SCALE_BOUND take it) and the mean n / MEAN_GRID, n = round(MEAN_GRID * mean), whose
+        integer part b = floor(n / MEAN_GRID + 1/2) is subtracted from the value and whose fraction picks the
+        row (all exact in float64)."""
+        where = mask[0, 0].bool()
+        means, scales = (t[:, :, where].to(torch.float64) for t in params.chunk(2, dim=1))
         scale_rows = torch.bucketize(scales.clamp_min(SCALE_BOUND), self.bounds)
         grid = torch.round(means * MEAN_GRID)
         bases = torch.floor((grid + MEAN_GRID // 2) / MEAN_GRID)
         rows = scale_rows * MEAN_GRID + (grid - bases * MEAN_GRID).long() + MEAN_GRID // 2
-        return rows, bases, torch.cat([grid / MEAN_GRID, self.scales[scale_rows]], dim=1)
-
-    def _pass(self, params: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-        """(positions, table rows, integer parts of the means) of the values one pass codes, channel-major."""
-        where = mask[0, 0].bool()
-        means, scales = (t[0][:, where][None] for t in params.chunk(2, dim=1))
-        rows, bases, _ = self._coding(means, scales)
-        return where, rows[0].numpy().astype(np.int32), bases[0].numpy().astype(np.int64)
+        return where, rows.numpy().astype(np.int32), bases.numpy().astype(np.int64)
 
 
 def _shifted(t: torch.Tensor) -> torch.Tensor:
     """Each plane's previous plane (zeros before the first)."""
     return torch.cat([torch.zeros_like(t[:1]), t[:-1]])
+
+
+def _sliced(code: Code, planes: slice) -> Code:
+    return code[0][planes], [b[planes] for b in code[1]]
 
 
 def _levels_coded(code: Code) -> torch.Tensor:

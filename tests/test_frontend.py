@@ -15,7 +15,7 @@ ENMAP = scene_path(next(s for s in scenes("eval") if s["id"] == "enmap_potsdam_1
 
 def _front(path) -> tuple[FrontEnd, np.ndarray, np.ndarray | None]:
     with open_scene(path) as reader:
-        front = fit_front_end(scene_statistics(reader, tile_rects(*reader.shape[:2], 256)))
+        front = fit_front_end(scene_statistics(reader, tile_rects(*reader.shape[:2], 256))[0])
         cube = reader.read(0, 0, *reader.shape[:2])
         return front, cube, nodata_mask(cube, reader.meta.nodata)
 

@@ -6,9 +6,10 @@ import pytest
 import torch
 from conftest import cave_planes
 
+from hsicodec.checkpoints import find_model, load_coder
 from hsicodec.errors import DecodeError
-from hsicodec.nn.pyramid import Code, WaveletPyramid
-from hsicodec.plane_coding import MEAN_GRID, SCALE_TABLE, PlaneCoder, scale_tables
+from hsicodec.nn.pyramid import SCALE_BOUND, Code, WaveletPyramid
+from hsicodec.plane_coding import MEAN_GRID, PLANES_AT_ONCE, SCALE_TABLE, PlaneCoder, scale_tables
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +55,16 @@ def fitted(planes: np.ndarray) -> PlaneCoder:
     return PlaneCoder(model.exact(), scale_tables())
 
 
-def test_a_fitted_p_estimates_the_coded_size_within_2_percent(fitted: PlaneCoder, planes: np.ndarray) -> None:
-    """(An unfitted P's scales are far off, and the escapes then cost less than its likelihoods say.)"""
+def test_a_fitted_p_codes_at_the_bits_its_likelihoods_give(fitted: PlaneCoder, planes: np.ndarray) -> None:
+    """What training minimises is what the file spends, within 2% (the tables' grids of means and scales, the
+    level flags, the coder's last word). An unfitted P's scales are far off, and its escapes then cost less
+    than its likelihoods say."""
     code = fitted.quantise(planes, 0.01)
     words, _ = fitted.encode(code)
-    assert 32 * len(words) == pytest.approx(fitted.estimate_bits(code), rel=0.02)
+    previous = tuple(torch.cat([torch.zeros_like(t[:1]), t[:-1]]) for t in (code[0], *code[1]))
+    with torch.no_grad():
+        bits = float(fitted.model.bits(code, (previous[0], list(previous[1:]))))
+    assert 32 * len(words) == pytest.approx(bits, rel=0.02)
 
 
 def test_rebuilding_at_p_s_centroids_beats_the_bin_centres(fitted: PlaneCoder, planes: np.ndarray) -> None:
@@ -126,17 +132,28 @@ def test_each_table_is_the_gaussian_of_its_scale_and_mean_fraction() -> None:
             assert np.abs(pmf - exact).max() < 1e-3
 
 
-def test_p_s_means_are_coded_on_the_grid_around_their_integer_part(coder: PlaneCoder) -> None:
+def test_p_s_gaussians_are_coded_with_the_nearest_table(coder: PlaneCoder) -> None:
+    """The mean on the grid of 1/MEAN_GRID around its integer part, the scale the nearest of SCALE_TABLE in
+    log scale (below SCALE_BOUND, the first)."""
     torch.manual_seed(2)
-    means = torch.randn(1, 3, 1000, dtype=torch.float64) * 20
-    scales = torch.rand(1, 3, 1000, dtype=torch.float64) * 5
-    rows, bases, coded_with = coder._coding(means, scales)
-    grid_means, table_scales = coded_with.chunk(2, dim=1)
-    assert (grid_means - means).abs().max() <= 1 / (2 * MEAN_GRID)
-    assert torch.equal(bases, bases.round()) and (grid_means - bases).abs().max() <= 0.5
-    fractions = rows % MEAN_GRID - MEAN_GRID // 2
-    assert torch.equal(bases + fractions / MEAN_GRID, grid_means)
-    assert torch.equal(torch.from_numpy(SCALE_TABLE)[rows // MEAN_GRID], table_scales)
+    means = torch.randn(1, 3, 1, 1000, dtype=torch.float64) * 20
+    scales = torch.rand(1, 3, 1, 1000, dtype=torch.float64) * 5
+    _, rows, bases = coder._pass(torch.cat([means, scales], dim=1), torch.ones(1, 1, 1, 1000))
+    grid_means = bases + (rows % MEAN_GRID - MEAN_GRID // 2) / MEAN_GRID
+    assert np.abs(grid_means - means[:, :, 0].numpy()).max() <= 1 / (2 * MEAN_GRID)
+    assert np.abs(grid_means - bases).max() <= 0.5
+    distance = np.abs(np.log(SCALE_TABLE) - np.log(scales[:, :, 0].clamp_min(SCALE_BOUND).numpy())[..., None])
+    assert np.array_equal(rows // MEAN_GRID, distance.argmin(axis=-1))
+
+
+def test_more_planes_than_p_runs_at_once_decode_exactly() -> None:
+    """The encoder runs P on batches of planes; the decoder one plane after the other."""
+    coder = load_coder(find_model())
+    planes = cave_planes("sponges", ((64, 128), (64, 128)), PLANES_AT_ONCE + 4)
+    code = coder.quantise(planes, 2.0 ** -12)
+    assert bool(code[1][0][-1].any())  # the last batch codes values too
+    decoded, _ = coder.decode(*coder.encode(code), *planes.shape)
+    assert _equal(code, decoded)
 
 
 def test_a_coder_refuses_p_with_float_nets() -> None:

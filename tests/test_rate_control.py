@@ -6,7 +6,9 @@ import struct
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from cli_helpers import assert_one_line_error, invoke, json_lines
 from conftest import scene_path, scenes
 
@@ -14,7 +16,8 @@ from hsicodec.checkpoints import find_model, load_coder
 from hsicodec.codec import compress_scene
 from hsicodec.container import HsicReader
 from hsicodec.io import open_scene
-from hsicodec.rate_control import MAX_STEP, STEPS_PER_OCTAVE, sample_tiles
+from hsicodec.rate_control import MAX_STEP, SAMPLE_TILES, STEPS_PER_OCTAVE, laplace_bits, sample_tiles
+from hsicodec.verify import verify_file
 
 RATES = (0.2, 0.4, 1.0, 2.0, 4.0)
 LARGE_EVAL = [s for s in scenes("eval") if s["shape_hwb"][0] * s["shape_hwb"][1] >= 256 * 256]
@@ -24,7 +27,7 @@ def test_the_sample_spreads_over_the_grid_within_its_memory() -> None:
     assert sample_tiles(5, 100) == [0, 1, 2, 3, 4]
     spread = sample_tiles(1000, 100)
     assert len(spread) == 32 and spread[0] == 0 and spread[-1] == 999
-    assert len(sample_tiles(1000, 224 * 512 * 512)) == 1  # one tile of a 224-band scene is 235 MB of planes
+    assert len(sample_tiles(1000, 4 * 224 * 512 * 512)) == 1  # a 512 x 512 tile of 224 float32 bands: 235 MB
 
 
 @pytest.mark.parametrize("entry", LARGE_EVAL, ids=[s["id"] for s in LARGE_EVAL])
@@ -44,12 +47,33 @@ def test_every_rate_lands_within_5_percent_and_quality_rises_to_4_bpp(entry: dic
     assert all(b > a + 1.0 for a, b in zip(quality, quality[1:])), quality
 
 
-def test_the_predicted_size_is_the_file_size_within_2_percent_when_every_tile_is_sampled(tmp_path: Path) -> None:
+def test_the_size_found_is_the_file_s_when_every_tile_is_sampled(tmp_path: Path) -> None:
+    """The search codes the sample at each step it tries, and the file takes the sampled tiles' words."""
     entry = find_model()
     with open_scene(scene_path(LARGE_EVAL[0])) as reader:
         choice = compress_scene(reader, tmp_path / "a.hsic", entry, load_coder(entry), 0.8, tile_size=128)
-    assert choice.reachable
-    assert choice.predicted_bytes == pytest.approx((tmp_path / "a.hsic").stat().st_size, rel=0.02)
+    assert choice.reachable and len(choice.tiles) == 4
+    assert choice.predicted_bytes == (tmp_path / "a.hsic").stat().st_size
+
+
+def test_a_scene_of_more_tiles_than_the_sample_lands_near_the_rate_and_decodes(tmp_path: Path) -> None:
+    """The tiles left out of the sample are coded in the writing pass, at the step the sample chose."""
+    entry, out = find_model(), tmp_path / "a.hsic"
+    coder = load_coder(entry)
+    with open_scene(scene_path(LARGE_EVAL[1])) as reader:
+        choice = compress_scene(reader, out, entry, coder, 1.0, tile_size=32)  # 64 tiles
+        assert len(choice.tiles) == SAMPLE_TILES
+        assert 8 * out.stat().st_size / (256 * 256) == pytest.approx(1.0, rel=0.05)
+        assert verify_file(out, reader, coder)["psnr"] > 40
+
+
+def test_the_model_s_laplacian_entropy_is_that_of_rounded_laplacian_values() -> None:
+    rng = np.random.default_rng(0)
+    for scale in (0.05, 0.3, 1.0, 4.0, 40.0):
+        values = np.round(rng.laplace(0.0, scale, 400_000))
+        _, counts = np.unique(values, return_counts=True)
+        empirical = -(counts / counts.sum() * np.log2(counts / counts.sum())).sum()
+        assert float(laplace_bits(torch.tensor([scale]))) == pytest.approx(empirical, abs=0.01, rel=0.01)
 
 
 def test_an_unreachable_rate_is_written_as_near_as_possible_with_a_warning(tmp_path: Path) -> None:

@@ -21,7 +21,6 @@ from hsicodec.container import HsicReader, is_hsic, rate_figures, side_bytes
 from hsicodec.errors import ContainerError, InputError
 from hsicodec.io import clear_stale, find_scenes, open_scene
 from hsicodec.io.discover import SCENE_EXTENSIONS
-from hsicodec.verify import verify_file
 
 
 DEFAULT_RATE = 1.0
@@ -134,6 +133,8 @@ def compress_job(job: Job, settings: CompressSettings) -> tuple[dict, str]:
             record["warnings"] = [unreachable_rate(job.source, settings.rate, job.target)]
         text = f"{job.source} -> {job.target}: {describe_rate(record)}"
         if settings.verify:
+            from hsicodec.verify import verify_file  # here: the metrics take 0.3 s to import (scipy)
+
             quality = verify_file(job.target, reader, coder)
             record.update(quality)
             text += f", PSNR {quality['psnr']:.2f} dB, SAM {quality['sam']:.2f} deg"

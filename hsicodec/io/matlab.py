@@ -6,7 +6,6 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-import scipy.io
 
 from hsicodec.errors import InputError
 from hsicodec.io.dtypes import native
@@ -56,6 +55,8 @@ class MatReader(SceneReader):
             self._open_v5(var)
 
     def _open_v5(self, var: str | None) -> None:
+        import scipy.io  # here, not at the top: it takes 0.1 s to import and most scenes are not MATLAB v5
+
         path = self.path
         try:
             info = scipy.io.whosmat(path)

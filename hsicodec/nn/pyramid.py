@@ -85,7 +85,7 @@ class WaveletPyramid(nn.Module):
         low, details = x, []
         for level in range(self.levels):
             low, bands = analyse_2d(low)
-            details.append(bands * self.gains[level][None, :, None, None])
+            details.append(bands * self.gains[level][None, :, None, None].to(bands.dtype))
         return low * self.low_gain, details
 
     def quantise(self, x: torch.Tensor, step: torch.Tensor | float) -> Code:
