@@ -7,13 +7,15 @@ requested rate (`rate_control`) by being coded at the steps it tries; D sets
 the planes coded (those up to the last with a non-zero value) and the
 precision of the stored basis rows. The file then takes the sampled tiles'
 words from the search, and every other tile is read again, its planes
-quantised and range-coded with P (`plane_coding`). Decompression decodes each
-tile, rebuilds its planes at P's centroids and maps them back to spectra. Peak
-memory is set by the tile size and the sample's cap, not by the scene size.
+quantised and range-coded with P (`plane_coding`). Decompression decodes the
+tiles a few at a time (P runs on their planes together), rebuilds their planes
+at P's centroids and maps them back to spectra. Peak memory is set by the tile
+size and the sample's cap, not by the scene size.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Callable, Collection, Iterator, Protocol
 
@@ -26,9 +28,16 @@ from hsicodec.errors import ContainerError, DecodeError, InputError
 from hsicodec.frontend import FrontEnd, fit_front_end
 from hsicodec.io import SceneReader
 from hsicodec.klt import SpectralStats
+from hsicodec.nn.pyramid import Code
 from hsicodec.plane_coding import PlaneCoder
 from hsicodec.rate_control import CodedTiles, RateChoice, SampleModel, choose_step, sample_tiles
 
+TILES_AT_ONCE = 4
+"""Decoding runs P on the planes of this many tiles of one size together: as fast as the encoder's batches of
+planes (`plane_coding.PLANES_AT_ONCE`)."""
+DECODE_BYTES = 256 << 20
+"""...and fewer when their codes and reconstructions (float64, 16 bytes a value) would pass this; a tile
+that alone passes it is decoded alone."""
 DEFAULT_TILE = 256
 """Tiles are coded independently (no context crosses their edges). Peak memory follows the tile and the
 sample (`rate_control.SAMPLE_BYTES`), not the scene (`benchmarks/large_scene.py` measures it)."""
@@ -183,18 +192,28 @@ def decode_tiles(reader: HsicReader, coder: PlaneCoder, nodata: float | None,
     grid = header.tile_grid()
     stride = coder.model.stride
 
-    def block_of(index: int) -> np.ndarray:
+    def padded_shape(index: int) -> tuple[int, int]:
         height, width = grid[index][2:]
-        try:
-            tile = reader.read_tile(index)
-            shape = (-(-height // stride) * stride, -(-width // stride) * stride)
-            _, rebuilt = coder.decode(tile.words, tile.value_crc, header.components, *shape)
-        except (ContainerError, DecodeError) as exc:
-            reason = str(exc) if isinstance(exc, ContainerError) else f"{reader.path}: tile {index}: {exc}"
-            if on_damage is None:
-                raise type(exc)(reason) from None
-            on_damage(index, grid[index], reason)
-            return np.full((height, width, header.bands), salvage_fill(dtype, nodata), dtype)
+        return -(-height // stride) * stride, -(-width // stride) * stride
+
+    def decoded(batch: list[int]) -> dict[int, tuple[TilePayload, Code] | ContainerError | DecodeError]:
+        """Each tile's payload and reconstruction, or the error that says why it is damaged."""
+        out: dict[int, tuple[TilePayload, Code] | ContainerError | DecodeError] = {}
+        tiles = {}
+        for index in batch:
+            try:
+                tiles[index] = reader.read_tile(index)
+            except ContainerError as exc:
+                out[index] = exc
+        streams = [(tile.words, tile.value_crc) for tile in tiles.values()]
+        results = coder.decode_tiles(streams, header.components, *padded_shape(batch[0])) if streams else []
+        for (index, tile), result in zip(tiles.items(), results):
+            damaged = isinstance(result, DecodeError)
+            out[index] = DecodeError(f"{reader.path}: tile {index}: {result}") if damaged else (tile, result[1])
+        return out
+
+    def block_of(index: int, tile: TilePayload, rebuilt: Code) -> np.ndarray:
+        height, width = grid[index][2:]
         planes = coder.dequantise(rebuilt, header.step)[:, :height, :width]
         block = _cast(front.spectra(planes, dtype), dtype, front.norm)
         if tile.nodata_mask is not None:
@@ -202,12 +221,34 @@ def decode_tiles(reader: HsicReader, coder: PlaneCoder, nodata: float | None,
         return block
 
     indices = list(range(header.n_tiles) if window is None else reader.tiles_in_window(*window))
+    tile_bytes = 16 * header.components * math.prod(padded_shape(0))
+    for batch in _batches(indices, padded_shape, min(TILES_AT_ONCE, max(1, DECODE_BYTES // max(tile_bytes, 1)))):
+        outcomes = decoded(batch)
+        for index in batch:
+            row0, col0, height, width = grid[index]
+            outcome = outcomes.pop(index)
+            if isinstance(outcome, Exception):
+                if on_damage is None:
+                    raise outcome from None
+                on_damage(index, grid[index], str(outcome))
+                block = np.full((height, width, header.bands), salvage_fill(dtype, nodata), dtype)
+            else:
+                block = block_of(index, *outcome)
+            if progress is not None:
+                progress.update(1)
+            yield (row0, col0, block) if window is None else _crop(row0, col0, block, window)
+
+
+def _batches(indices: list[int], shape: Callable[[int], tuple[int, int]], size: int) -> Iterator[list[int]]:
+    """`indices` in order, in runs of at most `size` consecutive tiles of one shape."""
+    batch: list[int] = []
     for index in indices:
-        row0, col0 = grid[index][:2]
-        block = block_of(index)
-        if progress is not None:
-            progress.update(1)
-        yield (row0, col0, block) if window is None else _crop(row0, col0, block, window)
+        if batch and (len(batch) == size or shape(index) != shape(batch[0])):
+            yield batch
+            batch = []
+        batch.append(index)
+    if batch:
+        yield batch
 
 
 def _crop(row0: int, col0: int, block: np.ndarray, window: Rect) -> tuple[int, int, np.ndarray]:

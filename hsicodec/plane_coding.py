@@ -7,14 +7,15 @@ is P run for them). Then every pass of `WaveletPyramid.walk` is appended to
 one constriction range coder: a value q is coded with the table of the
 discretised Gaussian nearest P's, its scale the nearest of SCALE_TABLE and its
 mean the nearest multiple of 1/MEAN_GRID (`_pass`). The encoder, which has
-every plane's code, runs P on many planes at once; a decoder walks the same
-passes over a code of zeros, one plane after the other, and fills each pass in
-turn, so it computes the same means and scales from the same values, and
-rebuilds each value as the mean of P's Gaussian within its quantisation bin
-(`centroid`), not the bin's centre. P's nets compute in integers
-(`nn.integer`), so that encoders and decoders on any machine, and batches of
-any size, agree on every mean and scale; a CRC32 of every value checks that
-they did.
+every plane's code, runs P on several planes at once; a decoder walks the same
+passes over a code of zeros, one plane after the other (of several tiles at
+once), and fills each pass in turn, so it computes the same means and scales
+from the same values, and rebuilds each value as the mean of P's Gaussian
+within its quantisation bin (`centroid`), not the bin's centre. P's nets
+compute in integers (`nn.integer`), so that encoders and decoders on any
+machine, and batches of any size, agree on every mean and scale; a CRC32 of
+every value checks that they did. (P also runs on the planes of tiles that do
+not code a level when another tile of the batch does: that changes nothing.)
 """
 from __future__ import annotations
 
@@ -122,32 +123,75 @@ class PlaneCoder:
                 encode_into(encoder, symbols, rows, self.tables)
         return np.ascontiguousarray(encoder.get_compressed(), dtype=np.uint32), _checksum(code)
 
-    @torch.inference_mode()
     def decode(self, words: np.ndarray, checksum: int, planes: int, height: int, width: int) -> tuple[Code, Code]:
         """(code, reconstruction) of `planes` planes of height x width from the words `encode` made
         (DecodeError when the stream is corrupt). The reconstruction holds, in the code's units, every
         value's `centroid` under P: pass it to `dequantise` for the planes."""
-        decoder = range_decoder(words)
-        code = self.model.quantise(torch.zeros(planes, 1, height, width, dtype=torch.float64), 1.0)
+        [decoded] = self.decode_tiles([(words, checksum)], planes, height, width)
+        if isinstance(decoded, DecodeError):
+            raise decoded
+        return decoded
+
+    @torch.inference_mode()
+    def decode_tiles(self, streams: list[tuple[np.ndarray, int]], planes: int, height: int,
+                     width: int) -> list[tuple[Code, Code] | DecodeError]:
+        """`decode` of several tiles of one size, (words, checksum) each: P runs on their planes together,
+        plane after plane. Each tile's (code, reconstruction), or the DecodeError of its stream (the other
+        tiles still decode)."""
+        tiles = len(streams)
+        failed: dict[int, DecodeError] = {}
+        decoders = [range_decoder(words) for words, _ in streams]
+        # plane k of tile t is row k * tiles + t
+        code = self.model.quantise(torch.zeros(planes * tiles, 1, height, width, dtype=torch.float64), 1.0)
         rebuilt = self.model.zeros(code)
+
+        def fail(tile: int, err: Exception) -> None:
+            failed.setdefault(tile, err if isinstance(err, DecodeError) else DecodeError(
+                f"corrupt range-coded stream: {err}"))
 
         def visit(level: int, values: torch.Tensor, params: torch.Tensor, mask: torch.Tensor) -> None:
             where, rows, centres = self._pass(params, mask)
-            values[:, :, where] = torch.from_numpy(decode_from(decoder, rows, self.tables) + centres).to(values.dtype)
+            decoding = flags[:, 0 if level == self.levels else 1 + level].clone()
+            for tile in decoding.nonzero()[:, 0].tolist():
+                try:
+                    decoded = decode_from(decoders[tile], rows[tile], self.tables) + centres[tile]
+                    values[tile][:, where] = torch.from_numpy(decoded).to(values.dtype)
+                except DecodeError as err:
+                    fail(tile, err)
+                    decoding[tile] = False
             part = plane_rebuilt[0] if level == self.levels else plane_rebuilt[1][level]
-            part[0][:, where] = centroid(values[0][:, where][None], params[0][:, where][None])[0]
+            centroids = centroid(values[:, :, where], params[:, :, where])
+            part[:, :, where] = torch.where(decoding[:, None, None], centroids, part[:, :, where])
 
+        lows = None
         try:
-            lows = None
-            for (plane, previous), (plane_rebuilt, _) in zip(_planes(self.model, code), _planes(self.model, rebuilt)):
-                flags = decoder.decode(FLAG_MODEL, self.levels + 1)
-                lows = self.model.walk(plane, previous, visit, torch.from_numpy(flags != 0)[None], lows)
-        except (AssertionError, ValueError, RuntimeError) as err:
-            raise DecodeError(f"corrupt range-coded stream: {err}") from err
-        check_exhausted(decoder)
-        if _checksum(code) != checksum:
-            raise DecodeError("decoded values fail their checksum (bitstream desynchronised)")
-        return code, rebuilt
+            for (plane, previous), (plane_rebuilt, _) in zip(_planes(self.model, code, tiles),
+                                                             _planes(self.model, rebuilt, tiles)):
+                flags = torch.zeros(tiles, self.levels + 1, dtype=torch.bool)
+                for tile in [t for t in range(tiles) if t not in failed]:
+                    try:
+                        flags[tile] = torch.from_numpy(decoders[tile].decode(FLAG_MODEL, self.levels + 1) != 0)
+                    except (AssertionError, ValueError, RuntimeError) as err:
+                        fail(tile, err)
+                # P runs on every tile of a level that some tile codes: it computes each as it does alone
+                lows = self.model.walk(plane, previous, visit, flags.any(dim=0).expand(tiles, -1), lows)
+        except (AssertionError, ValueError, RuntimeError) as err:  # not a stream's: each tile alone says whose
+            if tiles == 1:
+                return [DecodeError(f"corrupt range-coded stream: {err}")]
+            return [result for stream in streams for result in self.decode_tiles([stream], planes, height, width)]
+        results: list[tuple[Code, Code] | DecodeError] = []
+        for tile, (_, checksum) in enumerate(streams):
+            tile_code, tile_rebuilt = (_sliced(c, slice(tile, None, tiles)) for c in (code, rebuilt))
+            try:
+                if tile in failed:
+                    raise failed[tile]
+                check_exhausted(decoders[tile])
+                if _checksum(tile_code) != checksum:
+                    raise DecodeError("decoded values fail their checksum (bitstream desynchronised)")
+                results.append((tile_code, tile_rebuilt))
+            except DecodeError as err:
+                results.append(err)
+        return results
 
     def _pass(self, params: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
         """(positions, table rows, integer parts of the means) of the values one pass codes, (N, channels,
@@ -179,10 +223,10 @@ def _levels_coded(code: Code) -> torch.Tensor:
     return torch.stack([t.flatten(1).any(dim=1) for t in (code[0], *code[1])], dim=1)
 
 
-def _planes(model: WaveletPyramid, code: Code) -> list[tuple[Code, Code]]:
-    """(plane's code, previous plane's code) of every plane, in coding order."""
-    low, details = code
-    planes = [(low[k:k + 1], [b[k:k + 1] for b in details]) for k in range(low.shape[0])]
+def _planes(model: WaveletPyramid, code: Code, tiles: int) -> list[tuple[Code, Code]]:
+    """(plane's code, previous plane's code) of every plane, in coding order, each a batch of `tiles` tiles
+    (plane k of tile t at row k * tiles + t)."""
+    planes = [_sliced(code, slice(k, k + tiles)) for k in range(0, code[0].shape[0], tiles)]
     return [(plane, planes[k - 1] if k else model.zeros(plane)) for k, plane in enumerate(planes)]
 
 

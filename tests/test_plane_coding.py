@@ -99,6 +99,20 @@ def test_a_damaged_stream_is_an_error_not_wrong_values(coder: PlaneCoder, planes
         coder.decode(words[:-1], checksum, *planes.shape)
 
 
+def test_tiles_decoded_together_decode_as_alone_and_a_damaged_one_spares_the_rest() -> None:
+    coder = load_coder(find_model())
+    codes = [coder.quantise(cave_planes(scene, ((64, 128), (64, 128)), 6), 2.0 ** -9)
+             for scene in ("feathers", "sponges", "real_and_fake_apples")]
+    streams = [coder.encode(code) for code in codes]
+    damaged = streams[1][0].copy()
+    damaged[len(damaged) // 3] ^= 0x5A5A5A5A
+    results = coder.decode_tiles([streams[0], (damaged, streams[1][1]), streams[2]], 6, 64, 64)
+    assert isinstance(results[1], DecodeError)
+    for code, result, stream in zip((codes[0], codes[2]), (results[0], results[2]), (streams[0], streams[2])):
+        alone = coder.decode(*stream, 6, 64, 64)
+        assert _equal(result[0], code) and _equal(result[1], alone[1])
+
+
 def test_p_sees_only_what_a_decoder_has() -> None:
     """Changing a value changes no mean or scale of the passes before it: the walk is causal."""
     torch.manual_seed(1)
