@@ -36,7 +36,11 @@ class Staging:
         return [final for _, final in self._moves]
 
     def commit(self) -> None:
-        """Rename every temporary to its final name, then make the renames durable."""
+        """Make every temporary's contents durable, rename each to its final name, then make the renames
+        durable: a crash leaves either no final file or a whole one, never a final name over unwritten
+        data."""
+        for tmp, _ in self._moves:
+            _fsync_file(tmp)
         for tmp, final in self._moves:
             os.replace(tmp, final)
         for folder in {final.parent for _, final in self._moves}:
@@ -47,6 +51,14 @@ class Staging:
         for tmp, _ in self._moves:
             for leftover in glob.glob(glob.escape(str(tmp)) + "*"):
                 Path(leftover).unlink(missing_ok=True)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDWR)  # writable: some platforms refuse fsync on a read-only descriptor
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _fsync_directory(directory: Path) -> None:

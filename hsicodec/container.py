@@ -337,8 +337,9 @@ class HsicWriter:
     """Streams a `.hsic` file: header sections at once, then one tile at a time.
 
     Writes to a temporary file next to ``path``; leaving the ``with`` block
-    normally with every tile written adds END, fsyncs and renames it to ``path``.
-    Otherwise the temporary file is deleted and ``path`` is left untouched.
+    normally with every tile written adds END, syncs it to disk and renames it
+    to ``path`` (`atomic.Staging.commit`). Otherwise the temporary file is
+    deleted and ``path`` is left untouched.
     """
 
     def __init__(self, path: Path, header: FileHeader, norm: Normalisation, basis: SpectralBasis,
@@ -406,8 +407,6 @@ class HsicWriter:
 
     def _finish(self) -> None:
         self._write_section(SectionId.END, [])
-        self._file.flush()
-        os.fsync(self._file.fileno())
         self._file.close()
         self._file = None
         self._staging.commit()

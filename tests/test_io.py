@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import zlib
 from pathlib import Path
@@ -400,6 +401,31 @@ def test_failed_write_leaves_no_file_in_the_output_folder(fmt, tmp_path, data_di
             write_scene(tmp_path / "x.out", fmt, scene.shape, scene.dtype, scene.meta,
                         tiles_of(cube[:10]))
         assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", ["envi", "gtiff"])
+def test_a_written_scene_is_on_disk_before_it_takes_its_name(fmt, tmp_path, data_dir, monkeypatch):
+    """Each file is synced under its temporary name, and only then renamed: after a crash, a final name never
+    stands over data that did not reach the disk."""
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("sync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src, dst) -> None:
+        events.append(("rename", str(src)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    with open_scene(scene_path(next(e for e in IO_WITH_DATA if e["id"] == "fenix"))) as scene:
+        paths = write_scene(tmp_path / "x.out", fmt, scene.shape, scene.dtype, scene.meta, tiles_of(read_all(scene)))
+    renamed = [name for kind, name in events if kind == "rename"]
+    assert len(renamed) == len(paths)
+    for name in renamed:
+        assert events.index(("sync", name)) < events.index(("rename", name))
 
 
 def test_metadata_that_does_not_fit_the_shape_is_a_container_error(tmp_path):
