@@ -731,8 +731,10 @@ class HsicReader:
 
     def _parse_tile(self, payload: memoryview, index: int) -> TilePayload:
         stored_index, value_crc, mask_bytes = _TILE_HEAD.unpack_from(payload)
+        if stored_index != index:  # the index was read when the file was opened: it changed since
+            raise self._fail(f"tile {index}: its section now holds tile {stored_index} (the file changed while open)")
         word_bytes = len(payload) - _TILE_HEAD.size - mask_bytes
-        if stored_index != index or word_bytes < 0 or word_bytes % 4:
+        if word_bytes < 0 or word_bytes % 4:
             raise self._fail(f"tile {index}: a {mask_bytes}-byte mask does not fit its {len(payload)}-byte section")
         tile = TilePayload(index, *self.header.tile_rect(index), np.empty(0, np.uint32), value_crc, None)
         tile.words = np.frombuffer(payload, "<u4", word_bytes // 4, _TILE_HEAD.size).astype(np.uint32)

@@ -194,6 +194,25 @@ def test_a_flipped_bit_in_a_tile_names_the_tile(tmp_path):
             reader.read_tile(2)
 
 
+def test_a_tile_section_rewritten_while_the_file_is_open_is_named(tmp_path):
+    """The index of tiles is read at open; a section that holds another tile by the time it is read (the
+    file was rewritten meanwhile, CRC and all) is an error, not that other tile's pixels."""
+    header = make_header()
+    tiles = make_tiles(header)
+    path = write(tmp_path / "t.hsic", header, make_basis(), tiles)
+    with HsicReader(path) as reader:
+        data = bytearray(path.read_bytes())
+        words = data.index(tiles[2].words.tobytes())
+        head = words - 12  # the tile's index, value CRC and mask length, and before them the section's id and
+        start = head - 6  # length (docs/format.md §3, §3.4); its CRC follows the words (no mask here)
+        end = words + tiles[2].words.nbytes
+        struct.pack_into("<I", data, head, 1)
+        struct.pack_into("<I", data, end, zlib.crc32(bytes(data[start:end])))
+        path.write_bytes(bytes(data))
+        with pytest.raises(ContainerError, match="tile 2: its section now holds tile 1"):
+            reader.read_tile(2)
+
+
 def test_wrong_magic_is_refused(small_file):
     path, _ = small_file
     data = bytearray(path.read_bytes())
