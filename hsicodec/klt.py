@@ -130,8 +130,8 @@ def to_components(x: np.ndarray, lo: float, hi: float, mean: np.ndarray, basis: 
     bands = x.shape[-1]
     projection = np.linalg.pinv(basis.astype(np.float64) * np.sqrt(bands), rcond=RCOND) / (hi - lo)
     centre = lo + mean.astype(np.float64) * (hi - lo)
-    exact = np.float32 if np.can_cast(x.dtype, np.float32) else np.float64
-    centred = (x.reshape(-1, bands).astype(exact) - centre.astype(exact)).astype(np.float32, copy=False)
+    work = _working_type(x.dtype)
+    centred = (x.reshape(-1, bands).astype(work) - centre.astype(work)).astype(np.float32, copy=False)
     u = centred @ projection.astype(np.float32)
     return np.ascontiguousarray(u.T).reshape(-1, *x.shape[:2])
 
@@ -141,8 +141,13 @@ def from_components(u: np.ndarray, lo: float, hi: float, mean: np.ndarray, basis
     """Network output (K, h, w) -> scene block (h, w, B) in source units, for samples of type `dtype`: in
     float32 when that type fits in it exactly, else in float64."""
     bands = basis.shape[1]
-    work = np.float32 if np.can_cast(dtype, np.float32) else np.float64
+    work = _working_type(dtype)
     rows = basis.astype(np.float64) * (np.sqrt(bands) * (hi - lo))
     offset = mean.astype(np.float64) * (hi - lo) + lo
     spectra = u.reshape(u.shape[0], u.shape[1] * u.shape[2]).T.astype(work) @ rows.astype(work) + offset.astype(work)
     return spectra.reshape(*u.shape[1:], bands)
+
+
+def _working_type(dtype: np.dtype) -> type:
+    """float32 for samples it holds exactly (integers of up to 16 bits, float16, float32), else float64."""
+    return np.float32 if np.can_cast(dtype, np.float32) else np.float64

@@ -158,9 +158,9 @@ def choose_step(model: SampleModel, scale: float, target_bytes: float, side_byte
         if index not in found:
             step, planes = at(index)
             tiles = code_tiles(planes, step, model.tiles) if planes else {}
-            bits = _bits(tiles)
-            if planes and model.bits(step, planes) > 0:
-                ratios[index] = bits / model.bits(step, planes)
+            bits, modelled_bits = _bits(tiles), model.bits(step, planes)
+            if planes and modelled_bits > 0:
+                ratios[index] = bits / modelled_bits
             size = int(math.ceil(bits * scale / 8)) + side_bytes(planes, step)
             found[index] = RateChoice(step, planes, size, size <= target_bytes, tiles)
         return found[index]
@@ -168,8 +168,9 @@ def choose_step(model: SampleModel, scale: float, target_bytes: float, side_byte
     calibration = model.tiles[min(CALIBRATION_SHARE // 2, len(model.tiles) - 1)::CALIBRATION_SHARE]
     if len(calibration) < len(model.tiles):  # the first ratio from part of the sample: it costs less
         step, planes = at(_first_not_over(modelled, lowest, highest, aim))
-        if planes and model.bits(step, planes, calibration) > 0:
-            prior = _bits(code_tiles(planes, step, calibration)) / model.bits(step, planes, calibration)
+        modelled_bits = model.bits(step, planes, calibration)
+        if planes and modelled_bits > 0:
+            prior = _bits(code_tiles(planes, step, calibration)) / modelled_bits
     above, below = lowest - 1, highest + 1  # the bracket: over the target at `above`, not over at `below`
     while below - above > 1:
         choice = measured(index := _first_not_over(modelled, above + 1, below - 1, aim))

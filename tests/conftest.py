@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import torch
 
 from hsicodec.frontend import fit_front_end
 from hsicodec.klt import SpectralStats
+from hsicodec.nn.pyramid import Code
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("HSICODEC_DATA", REPO.parent / "shared" / "data"))
@@ -24,6 +26,13 @@ def cave_planes(scene: str, window: tuple[tuple[int, int], tuple[int, int]], pla
     stats = SpectralStats(cube.shape[2])
     stats.update(cube.reshape(-1, cube.shape[2]))
     return fit_front_end(stats).stored(planes, 2.0 ** -10).planes(cube)
+
+
+def previous_planes(code: Code) -> Code:
+    """Each plane's previous plane in a code (zeros before the first): what P is given beside it."""
+    def shift(t: torch.Tensor) -> torch.Tensor:
+        return torch.cat([torch.zeros_like(t[:1]), t[:-1]])
+    return shift(code[0]), [shift(b) for b in code[1]]
 
 
 def manifest() -> list[dict]:

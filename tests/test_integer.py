@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import cave_planes
+from conftest import cave_planes, previous_planes
 
 from hsicodec.checkpoints import find_model, load_coder, load_model
 from hsicodec.nn.integer import ACTIVATION_BITS, EXACT_SUMS, IntegerConv, IntegerNet
@@ -36,16 +36,9 @@ def test_weights_too_large_for_exact_sums_are_refused() -> None:
         IntegerConv([weights], [torch.ones(1)], torch.zeros(1), [[0, 1]])
 
 
-def _shifted(code: Code) -> Code:
-    """Each plane's previous plane (zeros before the first)."""
-    def shift(t: torch.Tensor) -> torch.Tensor:
-        return torch.cat([torch.zeros_like(t[:1]), t[:-1]])
-    return shift(code[0]), [shift(b) for b in code[1]]
-
-
 def _gaussians(model: torch.nn.Module, code: Code) -> list[torch.Tensor]:
     params = []
-    model.walk(code, _shifted(code), lambda level, values, p, mask: params.append(p.clone()))
+    model.walk(code, previous_planes(code), lambda level, values, p, mask: params.append(p.clone()))
     return params
 
 
@@ -74,8 +67,8 @@ def test_the_integer_nets_cost_under_1_percent_of_the_bits_of_the_float_p(planes
     subbands = float_p.analyse(torch.from_numpy(planes)[:, None])
     code = rounded(subbands, step)
     with torch.no_grad():
-        exact_bits = float(coder.model.bits(code, _shifted(code)))
-        float_bits = float(float_p.bits(code, _shifted(code)))
+        exact_bits = float(coder.model.bits(code, previous_planes(code)))
+        float_bits = float(float_p.bits(code, previous_planes(code)))
     assert exact_bits == pytest.approx(float_bits, rel=0.01)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import cave_planes
+from conftest import cave_planes, previous_planes
 
 from hsicodec.checkpoints import find_model, load_coder
 from hsicodec.errors import DecodeError
@@ -61,9 +61,8 @@ def test_a_fitted_p_codes_at_the_bits_its_likelihoods_give(fitted: PlaneCoder, p
     than its likelihoods say."""
     code = fitted.quantise(planes, 0.01)
     words, _ = fitted.encode(code)
-    previous = tuple(torch.cat([torch.zeros_like(t[:1]), t[:-1]]) for t in (code[0], *code[1]))
     with torch.no_grad():
-        bits = float(fitted.model.bits(code, (previous[0], list(previous[1:]))))
+        bits = float(fitted.model.bits(code, previous_planes(code)))
     assert 32 * len(words) == pytest.approx(bits, rel=0.02)
 
 
