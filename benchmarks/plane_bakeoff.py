@@ -30,6 +30,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import imagecodecs
 import numpy as np
@@ -303,22 +304,28 @@ class Planes:
     truncated: float  # per-pixel squared error of the components left out (same for every codec)
 
 
-def scene_planes(split: str, min_size: int, components: int = COMPONENTS) -> list[Planes]:
-    """The first `components` KLT planes of every scene of `split` at least `min_size` pixels on each side."""
-    found = []
+def split_scenes(split: str, min_size: int) -> Iterator[tuple[str, Path, str | None]]:
+    """(id, file, MATLAB variable or None) of every scene of `split` in ../shared/data at least `min_size`
+    pixels on each side."""
     for entry in json.loads((DATA / "manifest.json").read_text()):
         shape = entry.get("shape_hwb")
         if entry["split"] != split or shape is None or min(shape[:2]) < min_size:
             continue
         files = [DATA / f for f in entry["files"]]
         path = next((f for f in files if f.suffix == ".hdr"), files[0])
-        var = entry.get("var") if str(entry.get("var", "")).isidentifier() else None
+        yield entry["id"], path, entry.get("var") if str(entry.get("var", "")).isidentifier() else None
+
+
+def scene_planes(split: str, min_size: int, components: int = COMPONENTS) -> list[Planes]:
+    """The first `components` KLT planes of every scene of `split` at least `min_size` pixels on each side."""
+    found = []
+    for name, path, var in split_scenes(split, min_size):
         try:
             total = klt_planes(path, var)
         except InputError as err:  # e.g. a .mat scene stored as a 2-D matrix of spectra
             print(f"left out: {err}", flush=True)
             continue
-        found.append(Planes(entry["id"], total[:components],
+        found.append(Planes(name, total[:components],
                             float((total[components:].astype(np.float64) ** 2).mean(axis=(1, 2)).sum())))
     return found
 
