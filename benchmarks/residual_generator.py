@@ -36,14 +36,14 @@ import torch
 from torch import nn
 
 from hsicodec.checkpoints import find_model, load_coder
-from hsicodec.codec import nodata_mask, padded
+from hsicodec.codec import padded
 from hsicodec.container import SpectralBasis
 from hsicodec.errors import InputError
-from hsicodec.frontend import FrontEnd, fit_front_end
-from hsicodec.io import open_scene
-from hsicodec.klt import SpectralStats
+from hsicodec.frontend import FrontEnd
 from hsicodec.metrics import quality
 from hsicodec.nn.pyramid import WaveletPyramid, centroid, likelihood
+from hsicodec.plane_coding import _levels_coded, _shifted
+from hsicodec.training import whole_scene
 from plane_bakeoff import split_scenes  # benchmarks/, the script's own folder
 
 COMPONENTS = 24
@@ -71,16 +71,15 @@ class Decoded:
 @torch.inference_mode()
 def decode_like_the_decoder(model: WaveletPyramid, planes: np.ndarray,
                             step: float) -> tuple[np.ndarray, int, float]:
-    """(rebuilt planes, planes coded, P's bits) of planes (K, h, w) at step D: every value at its centroid under P given
-    the values coded before it, as `PlaneCoder.decode_tiles` rebuilds them; trailing all-zero planes are
-    left out (zeros)."""
+    """(rebuilt planes, planes coded, P's bits) of planes (K, h, w) at step D: every value at its centroid
+    under P given the values coded before it, as `PlaneCoder.decode_tiles` rebuilds them; trailing all-zero
+    planes are left out (zeros)."""
     x = torch.from_numpy(padded(planes, model.stride)).to(torch.float64)[:, None]
     low, details = model.quantise(x, step)
-    nonzero = [bool(low[k].any() or any(b[k].any() for b in details)) for k in range(len(low))]
-    kept = max((k + 1 for k, v in enumerate(nonzero) if v), default=0)
+    coded = _levels_coded((low, details)).any(dim=1).nonzero()
+    kept = int(coded.max()) + 1 if len(coded) else 0
     code = low[:kept], [b[:kept] for b in details]
-    previous = (torch.cat([torch.zeros_like(code[0][:1]), code[0][:-1]]),
-                [torch.cat([torch.zeros_like(b[:1]), b[:-1]]) for b in code[1]])
+    previous = (_shifted(code[0]), [_shifted(b) for b in code[1]])
     rebuilt = model.zeros(code)
     bits = [0.0]
 
@@ -102,15 +101,10 @@ def scenes(split: str, min_size: int, model: WaveletPyramid, keep_cube: bool) ->
     found = []
     for name, path, var in split_scenes(split, min_size):
         try:
-            with open_scene(path, var) as reader:
-                cube = reader.read(0, 0, *reader.shape[:2])
-                mask = nodata_mask(cube, reader.meta.nodata)
+            cube, mask, front = whole_scene(path, var)
         except InputError as err:  # e.g. a .mat scene stored as a 2-D matrix of spectra
             print(f"left out: {err}", flush=True)
             continue
-        stats = SpectralStats(cube.shape[2])
-        stats.update(cube.reshape(-1, cube.shape[2]), None if mask is None else ~mask.reshape(-1, cube.shape[2]))
-        front = fit_front_end(stats)
         planes = front.planes(cube, mask)[:COMPONENTS]
         front = FrontEnd(front.norm, SpectralBasis(front.basis.mean, front.basis.basis[:len(planes)]))
         for step in STEPS:

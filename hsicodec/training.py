@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hsicodec.frontend import fit_front_end
+from hsicodec.frontend import FrontEnd, fit_front_end
 from hsicodec.io import open_scene
 from hsicodec.klt import SpectralStats
 from hsicodec.nn.pyramid import WaveletPyramid
@@ -23,9 +23,8 @@ STEP_RANGE = (1e-3, 0.2)
 """Steps D trained on (normalised planes): from about 4 bpp to about 0.1 bpp on CAVE scenes."""
 
 
-def klt_planes(path: Path, var: str | None = None, components: int | None = None) -> np.ndarray:
-    """The first `components` (default: all) KLT planes of a scene, as `compress` makes them (nodata
-    samples filled with their band's mean)."""
+def whole_scene(path: Path, var: str | None = None) -> tuple[np.ndarray, np.ndarray | None, FrontEnd]:
+    """A scene's cube (H, W, B), its nodata mask (or None) and the front-end `compress` fits to it."""
     from hsicodec.codec import nodata_mask
 
     with open_scene(path, var) as reader:
@@ -33,7 +32,14 @@ def klt_planes(path: Path, var: str | None = None, components: int | None = None
         mask = nodata_mask(cube, reader.meta.nodata)
     stats = SpectralStats(cube.shape[2])
     stats.update(cube.reshape(-1, cube.shape[2]), None if mask is None else ~mask.reshape(-1, cube.shape[2]))
-    return fit_front_end(stats).planes(cube, mask)[:components]
+    return cube, mask, fit_front_end(stats)
+
+
+def klt_planes(path: Path, var: str | None = None, components: int | None = None) -> np.ndarray:
+    """The first `components` (default: all) KLT planes of a scene, as `compress` makes them (nodata
+    samples filled with their band's mean)."""
+    cube, mask, front = whole_scene(path, var)
+    return front.planes(cube, mask)[:components]
 
 
 def crops(scenes: list[np.ndarray], batch: int, size: int,
